@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "MirrorCluster",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "mirror", targets: ["Mirror"]),
+        .executable(name: "clusterctl", targets: ["ClusterCtl"]),
+        .library(name: "ReplFS", targets: ["ReplFS"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // libfuse3 as a system library (Debian: libfuse3-dev).
+        .systemLibrary(
+            name: "CFuse3",
+            pkgConfig: "fuse3",
+            providers: [.apt(["libfuse3-dev"])]
+        ),
+        // The few libfuse entry points Swift cannot call directly (function-like macros).
+        .target(name: "CFuseShim", dependencies: ["CFuse3"]),
+        // Linux calls and constants that Swift's Glibc module hides (_GNU_SOURCE only).
+        .target(name: "CLinux"),
+        .target(
+            name: "ReplFS",
+            dependencies: [
+                "CFuse3", "CFuseShim", "CLinux",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "Mirror",
+            dependencies: [
+                "ReplFS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "ClusterCtl",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "ReplFSTests",
+            dependencies: ["ReplFS", "CLinux"]
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

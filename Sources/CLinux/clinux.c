@@ -1,0 +1,31 @@
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <linux/falloc.h>
+#include "CLinux.h"
+
+const int clinux_O_PATH = O_PATH;
+const int clinux_O_DIRECT = O_DIRECT;
+const int clinux_AT_EMPTY_PATH = AT_EMPTY_PATH;
+const int clinux_SEEK_DATA = SEEK_DATA;
+const int clinux_SEEK_HOLE = SEEK_HOLE;
+const long clinux_UTIME_NOW = UTIME_NOW;
+const long clinux_UTIME_OMIT = UTIME_OMIT;
+const unsigned int clinux_RENAME_NOREPLACE = RENAME_NOREPLACE;
+const unsigned int clinux_RENAME_EXCHANGE = RENAME_EXCHANGE;
+const int clinux_FALLOC_FL_KEEP_SIZE = FALLOC_FL_KEEP_SIZE;
+const int clinux_FALLOC_FL_PUNCH_HOLE = FALLOC_FL_PUNCH_HOLE;
+
+int clinux_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags) {
+    return renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+ssize_t clinux_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len, unsigned int flags) {
+    return copy_file_range(fd_in, (off64_t *)off_in, fd_out, (off64_t *)off_out, len, flags);
+}
+
+int clinux_fallocate(int fd, int mode, int64_t offset, int64_t len) {
+    return fallocate(fd, mode, offset, len);
+}

@@ -1,0 +1,24 @@
+// Linux calls and constants that Swift's Glibc module hides (they need _GNU_SOURCE).
+#ifndef CLINUX_H
+#define CLINUX_H
+#include <sys/types.h>
+#include <stdint.h>
+#include <sys/xattr.h>
+
+extern const int clinux_O_PATH;
+extern const int clinux_O_DIRECT;
+extern const int clinux_AT_EMPTY_PATH;
+extern const int clinux_SEEK_DATA;
+extern const int clinux_SEEK_HOLE;
+extern const long clinux_UTIME_NOW;
+extern const long clinux_UTIME_OMIT;
+extern const unsigned int clinux_RENAME_NOREPLACE;
+extern const unsigned int clinux_RENAME_EXCHANGE;
+extern const int clinux_FALLOC_FL_KEEP_SIZE;
+extern const int clinux_FALLOC_FL_PUNCH_HOLE;
+
+int clinux_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
+ssize_t clinux_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len, unsigned int flags);
+int clinux_fallocate(int fd, int mode, int64_t offset, int64_t len);
+
+#endif

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// The node daemon of a mirror cluster. For now: mounting and unmounting ReplFS.
+struct Mirror: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mirror",
+        abstract: "Mirror cluster node daemon: ReplFS mounts over the application's directories.",
+        version: "0.1.0",
+        subcommands: [MountCommand.self, UnmountCommand.self]
+    )
+}
+
+Mirror.main()

@@ -1,0 +1,74 @@
+import CFuse3
+import CFuseShim
+import Glibc
+
+/// A mounted ReplFS: the libfuse session that serves one ``ReplFileSystem`` at one mount point.
+///
+/// The adapter between the kernel and the filesystem: it mounts, runs the request loop until
+/// unmounted or signalled (SIGTERM, SIGINT, SIGHUP end it cleanly), then unmounts.
+public final class FuseSession {
+    /// How the request loop runs.
+    public struct LoopOptions {
+        /// Worker threads; 1 runs the single-threaded loop.
+        public var threads: Int = 4
+        /// One /dev/fuse descriptor per worker.
+        public var cloneFD: Bool = true
+
+        public init() {}
+    }
+
+    public let mountPoint: String
+    private let filesystem: ReplFileSystem
+    private let session: OpaquePointer
+    private var mounted = false
+
+    /// Creates the session and mounts it over `mountPoint`.
+    public init(filesystem: ReplFileSystem, mountPoint: String) throws {
+        self.filesystem = filesystem
+        self.mountPoint = mountPoint
+        let arguments = ["replfs", "-o", "allow_other,default_permissions,fsname=replfs,subtype=replfs"]
+        var cStrings = arguments.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        var ops = makeOperationTable()
+        let userdata = Unmanaged.passUnretained(filesystem).toOpaque()
+        let created = cStrings.withUnsafeMutableBufferPointer { argv -> OpaquePointer? in
+            var args = fuse_args(argc: Int32(argv.count), argv: argv.baseAddress, allocated: 0)
+            return fuse_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, userdata)
+        }
+        guard let created else { throw MountError.sessionCreationFailed }
+        session = created
+        guard fuse_set_signal_handlers(session) == 0 else {
+            fuse_session_destroy(session)
+            throw MountError.signalHandlersFailed
+        }
+        guard fuse_session_mount(session, mountPoint) == 0 else {
+            fuse_remove_signal_handlers(session)
+            fuse_session_destroy(session)
+            throw MountError.mountFailed(mountPoint)
+        }
+        mounted = true
+    }
+
+    /// Serves requests until the mount goes away or a signal asks to stop; then unmounts.
+    /// - Returns: libfuse's loop result (0 on a clean end).
+    @discardableResult
+    public func run(_ loop: LoopOptions = LoopOptions()) -> Int32 {
+        let result: Int32
+        if loop.threads <= 1 {
+            result = fuse_session_loop(session)
+        } else {
+            result = cfuse_session_loop_mt(session, loop.cloneFD ? 1 : 0, UInt32(loop.threads))
+        }
+        fuse_remove_signal_handlers(session)
+        if mounted {
+            fuse_session_unmount(session)
+            mounted = false
+        }
+        return result
+    }
+
+    deinit {
+        if mounted { fuse_session_unmount(session) }
+        fuse_session_destroy(session)
+    }
+}

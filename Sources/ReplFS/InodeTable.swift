@@ -1,0 +1,89 @@
+import CFuse3
+import CLinux
+import Glibc
+
+/// Identity of a file in the backing filesystem.
+struct InodeKey: Hashable {
+    let dev: UInt64
+    let ino: UInt64
+}
+
+/// A backing file the kernel knows about: an `O_PATH` descriptor plus the kernel's lookup count.
+///
+/// Its FUSE node id is the object's address, so resolving a node id costs no lock; the table keeps
+/// the object alive until the kernel forgets every lookup of it.
+final class Inode {
+    /// `O_PATH | O_NOFOLLOW` descriptor of the backing file; every operation on it is relative to this.
+    let fd: Int32
+    let key: InodeKey
+    let isSymlink: Bool
+    /// Lookups the kernel holds; guarded by the table's lock.
+    fileprivate var lookups: UInt64 = 0
+
+    init(fd: Int32, stat st: stat) {
+        self.fd = fd
+        self.key = InodeKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
+        self.isSymlink = (st.st_mode & S_IFMT) == S_IFLNK
+    }
+
+    deinit { close(fd) }
+}
+
+/// Maps kernel node ids to backing inodes, counting lookups and forgets as the kernel does.
+final class InodeTable {
+    let root: Inode
+    private let lock = Lock()
+    private var byKey: [InodeKey: Inode] = [:]
+
+    init(rootFD: Int32) throws {
+        var st = stat()
+        try sys { fstatat(rootFD, "", &st, clinux_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) }
+        root = Inode(fd: rootFD, stat: st)
+        root.lookups = 1
+        byKey[root.key] = root
+    }
+
+    /// The inode behind a node id the kernel sent.
+    @inline(__always)
+    func inode(_ nodeID: fuse_ino_t) -> Inode {
+        if nodeID == fuse_ino_t(FUSE_ROOT_ID) { return root }
+        return Unmanaged<Inode>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(nodeID))!).takeUnretainedValue()
+    }
+
+    /// The node id handed to the kernel for an inode.
+    @inline(__always)
+    func nodeID(_ inode: Inode) -> fuse_ino_t {
+        if inode === root { return fuse_ino_t(FUSE_ROOT_ID) }
+        return fuse_ino_t(UInt(bitPattern: Unmanaged.passUnretained(inode).toOpaque()))
+    }
+
+    /// Records one kernel lookup of the file open at `fd`; takes ownership of `fd`.
+    func remember(fd: Int32, stat st: stat) -> Inode {
+        let key = InodeKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
+        let (inode, duplicate) = lock.withLock { () -> (Inode, Bool) in
+            if let known = byKey[key] {
+                known.lookups += 1
+                return (known, true)
+            }
+            let fresh = Inode(fd: fd, stat: st)
+            fresh.lookups = 1
+            byKey[key] = fresh
+            return (fresh, false)
+        }
+        if duplicate { close(fd) }
+        return inode
+    }
+
+    /// Drops `count` kernel lookups of a node; the inode goes when none is left.
+    func forget(_ nodeID: fuse_ino_t, count: UInt64) {
+        let inode = self.inode(nodeID)
+        if inode === root { return }
+        lock.withLock {
+            inode.lookups -= min(count, inode.lookups)
+            if inode.lookups == 0 { byKey[inode.key] = nil }
+        }
+    }
+
+    /// Number of inodes currently known (for tests and status).
+    var count: Int { lock.withLock { byKey.count } }
+}
