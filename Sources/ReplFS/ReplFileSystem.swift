@@ -119,10 +119,8 @@ public final class ReplFileSystem {
             var times = [change.atime ?? omit, change.mtime ?? omit]
             if let fh = fileHandle {
                 try sys { futimens(fh, &times) }
-            } else if inode.isSymlink {
-                throw FSError(EPERM)
             } else {
-                try withProcPath(inode) { path in try sys { utimensat(AT_FDCWD, path, &times, 0) } }
+                try sys { utimensat(inode.fd, "", &times, clinux_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) }
             }
         }
         return try getattr(node)
