@@ -34,7 +34,7 @@ let package = Package(
         .executableTarget(
             name: "Mirror",
             dependencies: [
-                "ReplFS",
+                "ReplFS", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

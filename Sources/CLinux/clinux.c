@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <linux/falloc.h>
+#include <spawn.h>
 #include "CLinux.h"
 
 const int clinux_O_PATH = O_PATH;
@@ -28,4 +29,8 @@ ssize_t clinux_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *
 
 int clinux_fallocate(int fd, int mode, int64_t offset, int64_t len) {
     return fallocate(fd, mode, offset, len);
+}
+
+int clinux_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, lowest);
 }

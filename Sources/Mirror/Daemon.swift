@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 /// A refusal or failure reported to the operator as one line, with exit status 1.
@@ -54,6 +55,8 @@ enum Daemon {
         posix_spawn_file_actions_adddup2(&actions, logFD, 1)
         posix_spawn_file_actions_adddup2(&actions, logFD, 2)
         posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 3)
+        // The daemon outlives this command: it must not hold the invoker's descriptors.
+        clinux_spawn_close_from(&actions, 4)
 
         let executable = try selfExecutable()
         let argv = ([executable] + arguments + ["--ready-fd", "3"]).map { strdup($0) } + [nil]

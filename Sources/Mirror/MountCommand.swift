@@ -44,6 +44,12 @@ struct MountCommand: ParsableCommand {
 
     func run() throws {
         if !foreground {
+            // Refuse here, in the operator's terminal, what the daemon would refuse.
+            do {
+                try MountPoint.prepare(dir, checkOnly: true) { _ in }
+            } catch {
+                throw Failure(message: "\(error)")
+            }
             let ok = try Daemon.spawnAndWaitForReadiness(arguments: backgroundArguments(), logFile: logFile)
             throw ExitCode(ok ? 0 : 1)
         }
@@ -55,9 +61,11 @@ struct MountCommand: ParsableCommand {
         do {
             try serve(logger: logger, readiness: readiness)
         } catch {
+            guard let readiness else { throw Failure(message: "\(error)") }
+            // A daemonized child: the log keeps the reason, the waiting parent prints it.
             logger.error("\(error)")
-            readiness?.fail("\(error)")
-            throw Failure(message: "\(error)")
+            readiness.fail("\(error)")
+            throw ExitCode(1)
         }
     }
 

@@ -104,8 +104,10 @@ public enum MountPoint {
     public static let fsType = "fuse.replfs"
 
     /// Verifies everything a mount needs and recovers a stale ReplFS mount left by a killed daemon.
+    /// With `checkOnly`, nothing is changed: a stale mount is left for the daemon to recover.
     /// - Returns: the canonical path of the directory.
-    public static func prepare(_ path: String, log: (String) -> Void) throws -> String {
+    @discardableResult
+    public static func prepare(_ path: String, checkOnly: Bool = false, log: (String) -> Void) throws -> String {
         guard geteuid() == 0 else { throw MountError.notRoot }
         guard access("/dev/fuse", F_OK) == 0 else { throw MountError.fuseDeviceMissing }
         guard kernelHasFuse() else { throw MountError.kernelLacksFuse }
@@ -117,6 +119,7 @@ public enum MountPoint {
             case ENOTDIR:
                 throw MountError.notADirectory(path)
             case ENOTCONN:
+                if checkOnly { return canonicalPath(path) }
                 try recoverStaleMount(path, log: log)
                 return try prepare(path, log: log)
             default:

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 #include <stdint.h>
 #include <sys/xattr.h>
+#include <spawn.h>
 
 extern const int clinux_O_PATH;
 extern const int clinux_O_DIRECT;
@@ -20,5 +21,7 @@ extern const int clinux_FALLOC_FL_PUNCH_HOLE;
 int clinux_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
 ssize_t clinux_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len, unsigned int flags);
 int clinux_fallocate(int fd, int mode, int64_t offset, int64_t len);
+/// Makes a spawned child start with every descriptor from `lowest` up closed.
+int clinux_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest);
 
 #endif
