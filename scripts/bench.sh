@@ -1,0 +1,519 @@
+#!/usr/bin/env bash
+# ReplFS benchmark: the same workloads on a native ext4 directory, on a ReplFS mount and on a
+# bindfs mount (the plain FUSE passthrough), all under /var/tmp/replfs-bench (a real disk).
+#
+#   scripts/bench.sh [--quick] [--threads N] [--no-splice] [--cache-timeout S] [--no-build]
+#
+# Workloads (in this order, each one on native, replfs, bindfs before the next one):
+#   fio, ioengine=psync, buffered I/O:
+#     seq write 1M      rw=write bs=1M size=$BENCH_SIZE end_fsync=1 (the data reaches the disk
+#                       before the job ends; the fsync time counts in the figure)
+#     seq read 1M       rw=read of the file just written (no drop_caches; fio's default
+#                       invalidate=1 applies, see the note printed with the table)
+#     rand write fsync  rw=randwrite bs=4k fsync=1 (fsync after every write), time based
+#     rand write 4 jobs rw=randwrite bs=4k numjobs=4 group_reporting, one file per job, time based
+#     rand read         rw=randread bs=4k on a file that fio lays out first, time based
+#   small files: create+write 100 bytes+close, then stat all, then unlink all (python3)
+#   pgbench: a PostgreSQL 15 cluster on each target (unix socket only, in this run's own
+#            directory), pgbench -i -s $BENCH_PG_SCALE, then pgbench -c 4 -j 2 -T $BENCH_RUNTIME
+#   daemon memory: peak VmRSS sampled from /proc/PID/status, and VmHWM, of mirror and bindfs
+#
+# Environment (defaults; --quick lowers them for a smoke run):
+#   BENCH_SIZE=1g         sequential file size          (quick: 64m)
+#   BENCH_RAND_SIZE=256m  file size of each random job  (quick: 16m)
+#   BENCH_RUNTIME=15      seconds of each time-based job and of pgbench (quick: 3)
+#   BENCH_FILES=10000     files of the small-file loop   (quick: 1000)
+#   BENCH_PG_SCALE=10     pgbench scale factor           (quick: 1)
+#   MIRROR=...            the mirror binary (default .build-bench/release/mirror, built first
+#                         with 'swift build -c release --scratch-path .build-bench' unless --no-build)
+#
+# The table goes to stdout and to bench-results/latest.txt; the run's logs (fio JSON, mirror,
+# bindfs and postgres logs) to bench-results/logs/. Everything the script starts is stopped by
+# PID on exit, even when interrupted; what it mounted is unmounted and the scratch data removed.
+# Needs (Debian): fio bindfs fuse3 postgresql-15 python3 util-linux.
+set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+
+QUICK=0
+BUILD=1
+THREADS=""
+NO_SPLICE=0
+CACHE_TIMEOUT=""
+while (($#)); do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --no-build) BUILD=0 ;;
+        --threads) [[ $# -ge 2 ]] || { echo "--threads needs a value" >&2; exit 2; }; THREADS=$2; shift ;;
+        --threads=*) THREADS=${1#*=} ;;
+        --no-splice) NO_SPLICE=1 ;;
+        --cache-timeout) [[ $# -ge 2 ]] || { echo "--cache-timeout needs a value" >&2; exit 2; }; CACHE_TIMEOUT=$2; shift ;;
+        --cache-timeout=*) CACHE_TIMEOUT=${1#*=} ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+if [[ -n $THREADS && ! $THREADS =~ ^[0-9]+$ ]]; then echo "--threads wants a number" >&2; exit 2; fi
+
+if ((QUICK)); then
+    : "${BENCH_SIZE:=64m}" "${BENCH_RAND_SIZE:=16m}" "${BENCH_RUNTIME:=3}" "${BENCH_FILES:=1000}" "${BENCH_PG_SCALE:=1}"
+else
+    : "${BENCH_SIZE:=1g}" "${BENCH_RAND_SIZE:=256m}" "${BENCH_RUNTIME:=15}" "${BENCH_FILES:=10000}" "${BENCH_PG_SCALE:=10}"
+fi
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MIRROR=${MIRROR:-$REPO/.build-bench/release/mirror}
+BASE=/var/tmp/replfs-bench
+PGBIN=/usr/lib/postgresql/15/bin
+PGPORT=54329            # only names the unix socket file, in this run's own directory
+TARGETS=(native replfs bindfs)
+MIRROR_ARGS=()
+[[ -n $THREADS ]] && MIRROR_ARGS+=(--threads "$THREADS")
+((NO_SPLICE)) && MIRROR_ARGS+=(--no-splice)
+[[ -n $CACHE_TIMEOUT ]] && MIRROR_ARGS+=(--cache-timeout "$CACHE_TIMEOUT")
+
+START_SECONDS=$SECONDS
+log() { printf '[%4ds] %s\n' $((SECONDS - START_SECONDS)) "$*"; }
+warn() { printf '[%4ds] WARNING: %s\n' $((SECONDS - START_SECONDS)) "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- preflight
+[[ $(id -u) -eq 0 ]] || die "must run as root (FUSE mounts with allow_other, postgres via runuser)"
+[[ -e /dev/fuse ]] || die "/dev/fuse is missing (apt-get install fuse3; modprobe fuse)"
+missing=()
+for tool in fio:fio bindfs:bindfs fusermount3:fuse3 python3:python3 runuser:util-linux findmnt:util-linux \
+            pgbench:postgresql-contrib-15; do
+    command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+done
+[[ -x $PGBIN/initdb && -x $PGBIN/pg_ctl ]] || missing+=(postgresql-15)
+id postgres >/dev/null 2>&1 || missing+=(postgresql-15)
+((${#missing[@]} == 0)) || die "missing tools; apt-get install $(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
+PGBENCH=$(command -v pgbench)
+[[ -x $PGBIN/pgbench ]] && PGBENCH=$PGBIN/pgbench
+
+if ((BUILD)); then
+    log "building mirror (swift build -c release --scratch-path .build-bench)"
+    (cd "$REPO" && swift build -c release --scratch-path .build-bench >/dev/null) || die "build failed"
+fi
+[[ -x $MIRROR ]] || die "$MIRROR not found (build it, or set MIRROR=)"
+
+# Runs from / so that postgres, run as its own user, never sits in a directory it cannot read.
+cd /
+
+# ---------------------------------------------------------------- state and cleanup
+RUN=""            # this run's scratch directory
+CHILD_PID=""      # the workload running now
+SAMPLER_PIDS=()
+MIRROR_PID=""
+MIRROR_DIR=""
+BINDFS_PID=""
+BINDFS_MNT=""
+PG_DATA=""        # the cluster running now (one at a time)
+PG_PID=""
+FAILURES=0
+
+is_mounted() { findmnt -n --mountpoint "$1" >/dev/null 2>&1; }
+
+# Waits up to $2 seconds (default 10) for a child PID to exit; true if it did.
+wait_exit() {
+    local pid=$1 tenths=$((${2:-10} * 10))
+    while ((tenths-- > 0)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    ! kill -0 "$pid" 2>/dev/null
+}
+
+stop_pg() {
+    [[ -n $PG_DATA ]] || return 0
+    [[ -n $PG_PID ]] || PG_PID=$(head -n1 "$PG_DATA/postmaster.pid" 2>/dev/null || true)
+    if [[ -n $PG_PID ]] && kill -0 "$PG_PID" 2>/dev/null; then
+        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+            kill -0 "$PG_PID" 2>/dev/null || true   # it may have stopped by itself (Ctrl-C reaches it too)
+        if ! wait_exit "$PG_PID" 10; then
+            warn "postgres $PG_PID still running: SIGQUIT, then SIGKILL"
+            kill -QUIT "$PG_PID" 2>/dev/null || true
+            wait_exit "$PG_PID" 5 || kill -KILL "$PG_PID" 2>/dev/null || true
+        fi
+    fi
+    PG_DATA=""
+    PG_PID=""
+}
+
+stop_replfs() {
+    [[ -n $MIRROR_PID ]] || return 0
+    if [[ $(findmnt -n -o FSTYPE --mountpoint "$MIRROR_DIR" 2>/dev/null | tail -n1) == fuse.replfs ]]; then
+        local tries=0
+        until "$MIRROR" umount --dir "$MIRROR_DIR" >>"$LOGS/mirror-umount.log" 2>&1; do
+            if ((++tries >= 10)); then
+                warn "mirror umount keeps failing; detaching lazily"
+                "$MIRROR" umount --lazy --dir "$MIRROR_DIR" >>"$LOGS/mirror-umount.log" 2>&1 || true
+                break
+            fi
+            sleep 0.5
+        done
+    fi
+    if ! wait_exit "$MIRROR_PID" 15; then
+        warn "mirror daemon $MIRROR_PID did not exit after unmount: SIGTERM"
+        kill -TERM "$MIRROR_PID" 2>/dev/null || true
+        wait_exit "$MIRROR_PID" 5 || { warn "SIGKILL to $MIRROR_PID"; kill -KILL "$MIRROR_PID" 2>/dev/null || true; }
+    fi
+    wait "$MIRROR_PID" 2>/dev/null || true
+    if is_mounted "$MIRROR_DIR" && [[ $(findmnt -n -o FSTYPE --mountpoint "$MIRROR_DIR" | tail -n1) == fuse.replfs ]]; then
+        warn "stale ReplFS mount left at $MIRROR_DIR: umount -l"
+        umount -l "$MIRROR_DIR" || true
+    fi
+    MIRROR_PID=""
+}
+
+stop_bindfs() {
+    [[ -n $BINDFS_PID ]] || return 0
+    if is_mounted "$BINDFS_MNT"; then
+        fusermount3 -u "$BINDFS_MNT" 2>/dev/null || umount "$BINDFS_MNT" 2>/dev/null || true
+    fi
+    if ! wait_exit "$BINDFS_PID" 10; then
+        warn "bindfs $BINDFS_PID did not exit after unmount: SIGTERM"
+        kill -TERM "$BINDFS_PID" 2>/dev/null || true
+        wait_exit "$BINDFS_PID" 5 || kill -KILL "$BINDFS_PID" 2>/dev/null || true
+    fi
+    wait "$BINDFS_PID" 2>/dev/null || true
+    if is_mounted "$BINDFS_MNT"; then
+        warn "bindfs mount left at $BINDFS_MNT: lazy unmount"
+        fusermount3 -uz "$BINDFS_MNT" 2>/dev/null || umount -l "$BINDFS_MNT" || true
+    fi
+    BINDFS_PID=""
+}
+
+# The script's own stdout and stderr: a signal can run the trap while a redirected function runs.
+exec 8>&1 9>&2
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM HUP
+    exec 1>&8 2>&9
+    if [[ -n $CHILD_PID ]]; then
+        kill -TERM "$CHILD_PID" 2>/dev/null
+        wait_exit "$CHILD_PID" 10 || kill -KILL "$CHILD_PID" 2>/dev/null
+        wait "$CHILD_PID" 2>/dev/null
+        CHILD_PID=""
+    fi
+    local pid
+    for pid in "${SAMPLER_PIDS[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+    SAMPLER_PIDS=()
+    stop_pg
+    stop_replfs
+    stop_bindfs
+    if [[ -n $RUN && -d $RUN ]]; then
+        if [[ -d ${LOGS:-} ]]; then
+            rm -rf "$REPO/bench-results/logs"
+            mkdir -p "$REPO/bench-results"
+            cp -r "$LOGS" "$REPO/bench-results/logs" 2>/dev/null
+        fi
+        if findmnt -n -r -o TARGET | grep -q "^$RUN/"; then
+            warn "something is still mounted under $RUN; leaving the scratch data in place"
+            rc=1
+        else
+            rm -rf "$RUN"
+        fi
+    fi
+    ((rc == 0)) || echo "bench: exiting with status $rc" >&2
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# Runs a workload in the background and waits for it, so that a signal reaches the EXIT trap at
+# once and the trap can stop the workload by PID.
+run_step() {
+    local rc=0
+    "$@" 8>&- 9>&- &
+    CHILD_PID=$!
+    wait "$CHILD_PID" || rc=$?
+    CHILD_PID=""
+    return "$rc"
+}
+
+# ---------------------------------------------------------------- scratch, mounts
+mkdir -p "$BASE"
+chmod 755 "$BASE"
+fstype=$(findmnt -n -o FSTYPE -T "$BASE")
+[[ $fstype != tmpfs ]] || die "$BASE is on tmpfs; the benchmark needs a real disk"
+RUN=$(mktemp -d "$BASE/run.XXXXXX")
+chmod 755 "$RUN"
+LOGS=$RUN/logs
+SOCK=$RUN/pgsock
+mkdir -p "$LOGS" "$SOCK" "$RUN/pglog" "$RUN/native" "$RUN/replfs" "$RUN/bindfs-src" "$RUN/bindfs"
+chown postgres:postgres "$SOCK" "$RUN/pglog"
+RESULTS=$RUN/results.tsv
+: >"$RESULTS"
+declare -A DIR=([native]=$RUN/native [replfs]=$RUN/replfs [bindfs]=$RUN/bindfs)
+
+log "scratch $RUN ($fstype on $(findmnt -n -o SOURCE -T "$BASE"))"
+"$MIRROR" mount --dir "$RUN/replfs" --foreground "${MIRROR_ARGS[@]}" >>"$LOGS/mirror.log" 2>&1 8>&- 9>&- &
+MIRROR_PID=$!
+MIRROR_DIR=$RUN/replfs
+for _ in $(seq 300); do
+    kill -0 "$MIRROR_PID" 2>/dev/null || die "mirror mount exited: $(tail -n 5 "$LOGS/mirror.log")"
+    [[ $(findmnt -n -o FSTYPE --mountpoint "$MIRROR_DIR" 2>/dev/null | tail -n1) == fuse.replfs ]] && break
+    sleep 0.1
+done
+[[ $(findmnt -n -o FSTYPE --mountpoint "$MIRROR_DIR" | tail -n1) == fuse.replfs ]] || die "ReplFS did not mount within 30 s"
+stat "$MIRROR_DIR" >/dev/null
+log "ReplFS mounted over $MIRROR_DIR (pid $MIRROR_PID, mirror mount ${MIRROR_ARGS[*]:-with defaults})"
+
+# bindfs as root: allow_other, default_permissions, files created as the caller, single-threaded.
+bindfs -f "$RUN/bindfs-src" "$RUN/bindfs" >>"$LOGS/bindfs.log" 2>&1 8>&- 9>&- &
+BINDFS_PID=$!
+BINDFS_MNT=$RUN/bindfs
+for _ in $(seq 300); do
+    kill -0 "$BINDFS_PID" 2>/dev/null || die "bindfs exited: $(tail -n 5 "$LOGS/bindfs.log")"
+    is_mounted "$BINDFS_MNT" && break
+    sleep 0.1
+done
+is_mounted "$BINDFS_MNT" || die "bindfs did not mount within 30 s"
+log "bindfs mounted $RUN/bindfs-src on $BINDFS_MNT (pid $BINDFS_PID, $(bindfs --version | head -n1))"
+
+# Peak resident memory of a daemon: VmRSS sampled every 0.2 s into $2 (KiB).
+sample_rss() {
+    set +e
+    local pid=$1 out=$2 peak=0 kb
+    while :; do
+        kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+        [[ -n $kb ]] || break
+        if ((kb > peak)); then peak=$kb; echo "$peak" >"$out"; fi
+        sleep 0.2
+    done
+}
+status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null; }
+sample_rss "$MIRROR_PID" "$RUN/rss-replfs" 8>&- 9>&- &
+SAMPLER_PIDS+=($!)
+sample_rss "$BINDFS_PID" "$RUN/rss-bindfs" 8>&- 9>&- &
+SAMPLER_PIDS+=($!)
+log "daemon RSS at start: replfs $(status_kib "$MIRROR_PID" VmRSS) KiB, bindfs $(status_kib "$BINDFS_PID" VmRSS) KiB"
+
+# ---------------------------------------------------------------- workloads
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+
+# True while the target can be used; a dead daemon fails every later step on its mount.
+target_alive() {
+    case $1 in
+        replfs) kill -0 "$MIRROR_PID" 2>/dev/null && stat "$MIRROR_DIR" >/dev/null 2>&1 ;;
+        bindfs) kill -0 "$BINDFS_PID" 2>/dev/null && stat "$BINDFS_MNT" >/dev/null 2>&1 ;;
+        *) return 0 ;;
+    esac
+}
+
+# fio_job KEY TARGET METRIC(bw|iops) DIRECTION(read|write) fio-args...
+fio_job() {
+    local key=$1 target=$2 metric=$3 dir=$4
+    shift 4
+    local out=$LOGS/fio-$key-$target.json
+    mkdir -p "${DIR[$target]}/fio" || return 1
+    run_step fio --output-format=json --output="$out" --name="$key" --directory="${DIR[$target]}/fio" \
+        --ioengine=psync "$@" 2>>"$LOGS/fio-$key-$target.err" || return 1
+    VALUE=$(python3 - "$out" "$metric" "$dir" <<'EOF'
+import json, sys
+path, metric, direction = sys.argv[1:4]
+text = open(path).read()
+data = json.loads(text[text.index("{"):])
+job = data["jobs"][0]
+if job.get("error"):
+    sys.exit("fio job error %s" % job["error"])
+side = job[direction]
+print("%.2f" % (side["bw"] / 1024.0 if metric == "bw" else side["iops"]))
+EOF
+    )
+}
+
+# The small-file cycle; prints files/s for the whole cycle (details to the log).
+cat >"$RUN/smallfiles.py" <<'EOF'
+import json, os, sys, time
+root, count = sys.argv[1], int(sys.argv[2])
+os.makedirs(root, exist_ok=True)
+names = [os.path.join(root, "f%06d" % i) for i in range(count)]
+data = b"x" * 100
+t0 = time.perf_counter()
+for name in names:
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    if os.write(fd, data) != len(data):
+        sys.exit("short write on " + name)
+    os.close(fd)
+t1 = time.perf_counter()
+for name in names:
+    if os.stat(name).st_size != len(data):
+        sys.exit("wrong size for " + name)
+t2 = time.perf_counter()
+for name in names:
+    os.unlink(name)
+t3 = time.perf_counter()
+if os.listdir(root):
+    sys.exit("files left after unlink")
+os.rmdir(root)
+print(json.dumps({"files": count, "seconds": t3 - t0, "files_per_s": count / (t3 - t0),
+                  "create_per_s": count / (t1 - t0), "stat_per_s": count / (t2 - t1),
+                  "unlink_per_s": count / (t3 - t2)}))
+EOF
+
+smallfiles() {
+    local target=$1 out=$LOGS/smallfiles-$target.json
+    run_step python3 "$RUN/smallfiles.py" "${DIR[$target]}/small" "$BENCH_FILES" >"$out" 2>>"$LOGS/smallfiles-$target.err" ||
+        return 1
+    VALUE=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.2f" % d["files_per_s"])' "$out")
+}
+
+pgbench_target() {
+    local target=$1 data=${DIR[$1]}/pgdata plog=$LOGS/pgbench-$1.log out
+    mkdir -p "$data" && chown postgres:postgres "$data" && chmod 700 "$data" || return 1
+    run_step runuser -u postgres -- "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C \
+        >>"$plog" 2>&1 || return 1
+    PG_DATA=$data
+    run_step runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" -l "$RUN/pglog/postgres-$target.log" -w -t 120 \
+        -o "-c listen_addresses='' -c unix_socket_directories='$SOCK' -p $PGPORT" start >>"$plog" 2>&1 || return 1
+    PG_PID=$(head -n1 "$data/postmaster.pid")
+    run_step "$PGBENCH" -h "$SOCK" -p "$PGPORT" -U postgres -i -s "$BENCH_PG_SCALE" -q postgres >>"$plog" 2>&1 || return 1
+    out=$LOGS/pgbench-$target.out
+    run_step "$PGBENCH" -h "$SOCK" -p "$PGPORT" -U postgres -c 4 -j 2 -T "$BENCH_RUNTIME" postgres >"$out" 2>>"$plog" ||
+        return 1
+    VALUE=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$out")
+}
+
+# run_workload KEY UNIT FUNCTION ARGS... : FUNCTION TARGET ARGS... sets VALUE to the figure. It runs
+# in this shell (no command substitution), so that the EXIT trap knows what it started.
+VALUE=""
+run_workload() {
+    local key=$1 unit=$2 fn=$3 target value
+    shift 3
+    for target in "${TARGETS[@]}"; do
+        if ! target_alive "$target"; then
+            warn "$target: mount or daemon gone; $key skipped"
+            record "$key" "$target" FAIL
+            FAILURES=$((FAILURES + 1))
+            continue
+        fi
+        VALUE=""
+        if "$fn" "$target" "$@" && [[ -n $VALUE ]]; then
+            value=$VALUE
+            record "$key" "$target" "$value"
+            log "$(printf '%-7s %-16s %12s %s' "$target" "$key" "$value" "$unit")"
+        else
+            record "$key" "$target" FAIL
+            FAILURES=$((FAILURES + 1))
+            warn "$target: $key FAILED (logs: $LOGS/*$key*$target*)"
+        fi
+        [[ $target != replfs ]] || ! kill -0 "$MIRROR_PID" 2>/dev/null ||
+            log "        replfs daemon: $(find "/proc/$MIRROR_PID/fd" -mindepth 1 2>/dev/null | wc -l) open fds, VmRSS $(status_kib "$MIRROR_PID" VmRSS) KiB"
+    done
+}
+
+workload_fio() { local key=$1 unit=$2; shift 2; run_workload "$key" "$unit" fio_dispatch "$key" "$@"; }
+fio_dispatch() { local target=$1 key=$2; shift 2; fio_job "$key" "$target" "$@"; }
+
+log "workloads: seq ${BENCH_SIZE}, random ${BENCH_RAND_SIZE}/job for ${BENCH_RUNTIME}s, ${BENCH_FILES} files, pgbench scale ${BENCH_PG_SCALE} for ${BENCH_RUNTIME}s"
+workload_fio seqwrite MiB/s bw write --rw=write --bs=1M --size="$BENCH_SIZE" --end_fsync=1 --filename=seq.dat
+workload_fio seqread MiB/s bw read --rw=read --bs=1M --size="$BENCH_SIZE" --filename=seq.dat
+workload_fio randwrite_fsync IOPS iops write --rw=randwrite --bs=4k --size="$BENCH_RAND_SIZE" --fsync=1 \
+    --time_based --runtime="$BENCH_RUNTIME" --filename=randw.dat
+workload_fio randwrite_4jobs IOPS iops write --rw=randwrite --bs=4k --size="$BENCH_RAND_SIZE" --numjobs=4 \
+    --group_reporting --time_based --runtime="$BENCH_RUNTIME"
+workload_fio randread IOPS iops read --rw=randread --bs=4k --size="$BENCH_RAND_SIZE" \
+    --time_based --runtime="$BENCH_RUNTIME" --filename=randr.dat
+for target in "${TARGETS[@]}"; do rm -rf "${DIR[$target]}/fio"; done
+
+run_workload smallfiles files/s smallfiles
+
+# The cluster is stopped and removed whatever happened.
+pgbench_and_stop() {
+    local rc=0
+    pgbench_target "$1" || rc=1
+    stop_pg
+    rm -rf "${DIR[$1]}/pgdata" || rc=1
+    return "$rc"
+}
+run_workload pgbench TPS pgbench_and_stop
+
+# ---------------------------------------------------------------- memory, table
+for daemon in replfs bindfs; do
+    pid=$MIRROR_PID
+    [[ $daemon == bindfs ]] && pid=$BINDFS_PID
+    hwm=$(status_kib "$pid" VmHWM)
+    sampled=$(cat "$RUN/rss-$daemon" 2>/dev/null || echo 0)
+    if [[ -n $hwm ]]; then
+        log "$daemon daemon memory: sampled peak VmRSS $((sampled / 1024)) MiB, VmHWM $((hwm / 1024)) MiB, VmRSS now $(( $(status_kib "$pid" VmRSS) / 1024 )) MiB"
+        record rss "$daemon" "$(awk -v a="$hwm" -v b="$sampled" 'BEGIN {printf "%.1f", (a > b ? a : b) / 1024}')"
+    else
+        record rss "$daemon" FAIL
+        FAILURES=$((FAILURES + 1))
+        warn "$daemon daemon is gone: no memory figure"
+    fi
+done
+record rss native "n/a"
+
+if [[ -s $LOGS/mirror.log ]] && grep -qiE 'error|warning|fatal|crash' "$LOGS/mirror.log"; then
+    warn "the mirror log has errors or warnings:"
+    grep -iE 'error|warning|fatal|crash' "$LOGS/mirror.log" | tail -n 20 >&2
+fi
+
+ELAPSED=$((SECONDS - START_SECONDS))
+mkdir -p "$REPO/bench-results"
+REPORT=$REPO/bench-results/latest.txt
+python3 - "$RESULTS" >"$RUN/table.txt" <<EOF
+import sys
+rows = [
+    ("seqwrite", "seq write 1M (MiB/s)"),
+    ("seqread", "seq read 1M (MiB/s)"),
+    ("randwrite_fsync", "rand write 4K fsync=1 (IOPS)"),
+    ("randwrite_4jobs", "rand write 4K 4 jobs (IOPS)"),
+    ("randread", "rand read 4K (IOPS)"),
+    ("smallfiles", "create/stat/unlink ${BENCH_FILES} (files/s)"),
+    ("pgbench", "pgbench s${BENCH_PG_SCALE} c4 j2 (TPS)"),
+    ("rss", "daemon peak RSS (MiB)"),
+]
+values = {}
+for line in open(sys.argv[1]):
+    key, target, value = line.rstrip("\n").split("\t")
+    values[(key, target)] = value
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+def fmt(v):
+    x = num(v)
+    if x is None:
+        return v or "-"
+    return "%.0f" % x if x >= 100 else ("%.1f" % x if x >= 10 else "%.2f" % x)
+def ratio(a, b):
+    a, b = num(a), num(b)
+    return "%.2f" % (a / b) if a is not None and b else "-"
+width = max(len(label) for _, label in rows)
+for key, label in rows:
+    n, r, b = (values.get((key, t)) for t in ("native", "replfs", "bindfs"))
+    print("%-*s   native %7s   replfs %7s   bindfs %7s   replfs/native %5s   replfs/bindfs %5s"
+          % (width, label, fmt(n), fmt(r), fmt(b), ratio(r, n), ratio(r, b)))
+EOF
+
+{
+    echo "ReplFS benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$( ((QUICK)) && echo ' (--quick)')"
+    echo "host: $(nproc) cores, $(uname -r), scratch $BASE on $fstype; ReplFS: mirror mount ${MIRROR_ARGS[*]:-(defaults: 4 threads, splice, cache-timeout 1)}; bindfs $(bindfs --version | awk '{print $2; exit}') defaults (single-threaded)"
+    echo "fio psync, buffered; seq ${BENCH_SIZE} with bs=1M; random bs=4k, ${BENCH_RAND_SIZE} per job, ${BENCH_RUNTIME}s time-based"
+    echo "seq write: end_fsync=1, so the data is on the disk before the job ends and the fsync time is counted."
+    echo "seq read: reads the file seq write left, no drop_caches; fio's default invalidate=1 drops that file's"
+    echo "  page cache as seen through the target (on FUSE targets only the FUSE-side cache: the backing ext4"
+    echo "  file stays cached, so FUSE reads come from the backing page cache while native reads the disk)."
+    echo "rand read: a file fio lays out (writes) first through the same target, same invalidate=1."
+    echo "rand write 4 jobs: numjobs=4, one ${BENCH_RAND_SIZE} file each, no fsync (page cache on native)."
+    echo "small files: create+write 100 B+close, stat, unlink ${BENCH_FILES} files; files/s over the whole cycle."
+    echo "pgbench: PostgreSQL 15 defaults (fsync on), unix socket only; -i -s ${BENCH_PG_SCALE}, then -c 4 -j 2 -T ${BENCH_RUNTIME}."
+    echo "RSS: max of sampled VmRSS (every 0.2 s) and VmHWM of the daemon process; native has no daemon."
+    echo
+    cat "$RUN/table.txt"
+    echo
+    echo "total time ${ELAPSED}s$( ((FAILURES)) && echo ", ${FAILURES} FAILED step(s): see bench-results/logs/")"
+} | tee "$REPORT"
+cp "$REPORT" "$REPO/bench-results/bench-$(date -u '+%Y%m%d-%H%M%S').txt"
+
+((FAILURES == 0)) || exit 1
