@@ -83,7 +83,7 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 [[ -e /dev/fuse ]] || die "/dev/fuse is missing (apt-get install fuse3; modprobe fuse)"
 missing=()
 for tool in fio:fio bindfs:bindfs fusermount3:fuse3 python3:python3 runuser:util-linux findmnt:util-linux \
-            pgbench:postgresql-contrib-15; do
+            pgbench:postgresql-15; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 [[ -x $PGBIN/initdb && -x $PGBIN/pg_ctl ]] || missing+=(postgresql-15)
