@@ -8,11 +8,10 @@
 #   fio, ioengine=psync, buffered I/O:
 #     seq write 1M      rw=write bs=1M size=$BENCH_SIZE end_fsync=1 (the data reaches the disk
 #                       before the job ends; the fsync time counts in the figure)
-#     seq read 1M       rw=read of the file just written (no drop_caches; fio's default
-#                       invalidate=1 applies, see the note printed with the table)
+#     seq read 1M       rw=read of the file just written, after dropping all caches
 #     rand write fsync  rw=randwrite bs=4k fsync=1 (fsync after every write), time based
 #     rand write 4 jobs rw=randwrite bs=4k numjobs=4 group_reporting, one file per job, time based
-#     rand read         rw=randread bs=4k on a file that fio lays out first, time based
+#     rand read         rw=randread bs=4k on the same file, after dropping all caches, time based
 #   small files: create+write 100 bytes+close, then stat all, then unlink all (python3)
 #   pgbench: a PostgreSQL 15 cluster on each target (unix socket only, in this run's own
 #            directory), pgbench -i -s $BENCH_PG_SCALE, then pgbench -c 4 -j 2 -T $BENCH_RUNTIME
@@ -24,6 +23,7 @@
 #   BENCH_RUNTIME=15      seconds of each time-based job and of pgbench (quick: 3)
 #   BENCH_FILES=10000     files of the small-file loop   (quick: 1000)
 #   BENCH_PG_SCALE=10     pgbench scale factor           (quick: 1)
+#   BENCH_ROUNDS=3        rounds of every workload; the table shows medians (quick: 1)
 #   MIRROR=...            the mirror binary (default .build-bench/release/mirror, built first
 #                         with 'swift build -c release --scratch-path .build-bench' unless --no-build)
 #
@@ -57,9 +57,9 @@ done
 if [[ -n $THREADS && ! $THREADS =~ ^[0-9]+$ ]]; then echo "--threads wants a number" >&2; exit 2; fi
 
 if ((QUICK)); then
-    : "${BENCH_SIZE:=64m}" "${BENCH_RAND_SIZE:=16m}" "${BENCH_RUNTIME:=3}" "${BENCH_FILES:=1000}" "${BENCH_PG_SCALE:=1}"
+    : "${BENCH_SIZE:=64m}" "${BENCH_RAND_SIZE:=16m}" "${BENCH_RUNTIME:=3}" "${BENCH_FILES:=1000}" "${BENCH_PG_SCALE:=1}" "${BENCH_ROUNDS:=1}"
 else
-    : "${BENCH_SIZE:=1g}" "${BENCH_RAND_SIZE:=256m}" "${BENCH_RUNTIME:=15}" "${BENCH_FILES:=10000}" "${BENCH_PG_SCALE:=10}"
+    : "${BENCH_SIZE:=1g}" "${BENCH_RAND_SIZE:=256m}" "${BENCH_RUNTIME:=15}" "${BENCH_FILES:=10000}" "${BENCH_PG_SCALE:=10}" "${BENCH_ROUNDS:=3}"
 fi
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -313,6 +313,8 @@ fio_job() {
     shift 4
     local out=$LOGS/fio-$key-$target.json
     mkdir -p "${DIR[$target]}/fio" || return 1
+    # Reads start from cold caches on every target (native, FUSE and backing page caches alike).
+    if [[ $dir == read ]]; then sync; echo 3 >/proc/sys/vm/drop_caches; fi
     run_step fio --output-format=json --output="$out" --name="$key" --directory="${DIR[$target]}/fio" \
         --ioengine=psync "$@" 2>>"$LOGS/fio-$key-$target.err" || return 1
     VALUE=$(python3 - "$out" "$metric" "$dir" <<'EOF'
@@ -385,9 +387,12 @@ pgbench_target() {
 # in this shell (no command substitution), so that the EXIT trap knows what it started.
 VALUE=""
 run_workload() {
-    local key=$1 unit=$2 fn=$3 target value
+    local key=$1 unit=$2 fn=$3 target value round order
     shift 3
-    for target in "${TARGETS[@]}"; do
+    for ((round = 0; round < BENCH_ROUNDS; round++)); do
+    # Each round starts with another target, so that no target always runs first or last.
+    order=("${TARGETS[@]:round % ${#TARGETS[@]}}" "${TARGETS[@]:0:round % ${#TARGETS[@]}}")
+    for target in "${order[@]}"; do
         if ! target_alive "$target"; then
             warn "$target: mount or daemon gone; $key skipped"
             record "$key" "$target" FAIL
@@ -407,6 +412,7 @@ run_workload() {
         [[ $target != replfs ]] || ! kill -0 "$MIRROR_PID" 2>/dev/null ||
             log "        replfs daemon: $(find "/proc/$MIRROR_PID/fd" -mindepth 1 2>/dev/null | wc -l) open fds, VmRSS $(status_kib "$MIRROR_PID" VmRSS) KiB"
     done
+    done
 }
 
 workload_fio() { local key=$1 unit=$2; shift 2; run_workload "$key" "$unit" fio_dispatch "$key" "$@"; }
@@ -419,8 +425,8 @@ workload_fio randwrite_fsync IOPS iops write --rw=randwrite --bs=4k --size="$BEN
     --time_based --runtime="$BENCH_RUNTIME" --filename=randw.dat
 workload_fio randwrite_4jobs IOPS iops write --rw=randwrite --bs=4k --size="$BENCH_RAND_SIZE" --numjobs=4 \
     --group_reporting --time_based --runtime="$BENCH_RUNTIME"
-workload_fio randread IOPS iops read --rw=randread --bs=4k --size="$BENCH_RAND_SIZE" \
-    --time_based --runtime="$BENCH_RUNTIME" --filename=randr.dat
+workload_fio randread IOPS iops read --rw=randread --bs=4k --size="$BENCH_SIZE" \
+    --time_based --runtime="$BENCH_RUNTIME" --filename=seq.dat
 for target in "${TARGETS[@]}"; do rm -rf "${DIR[$target]}/fio"; done
 
 run_workload smallfiles files/s smallfiles
@@ -472,10 +478,17 @@ rows = [
     ("pgbench", "pgbench s${BENCH_PG_SCALE} c4 j2 (TPS)"),
     ("rss", "daemon peak RSS (MiB)"),
 ]
-values = {}
+samples = {}
 for line in open(sys.argv[1]):
     key, target, value = line.rstrip("\n").split("\t")
-    values[(key, target)] = value
+    samples.setdefault((key, target), []).append(value)
+def median(vs):
+    if "FAIL" in vs:
+        return "FAIL"
+    xs = sorted(float(v) for v in vs)
+    m = len(xs) // 2
+    return str(xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2)
+values = {k: median(vs) for k, vs in samples.items()}
 def num(v):
     try:
         return float(v)
@@ -501,10 +514,9 @@ EOF
     echo "host: $(nproc) cores, $(uname -r), scratch $BASE on $fstype; ReplFS: mirror mount ${MIRROR_ARGS[*]:-(defaults: 4 threads, splice, cache-timeout 1)}; bindfs $(bindfs --version | awk '{print $2; exit}') defaults (single-threaded)"
     echo "fio psync, buffered; seq ${BENCH_SIZE} with bs=1M; random bs=4k, ${BENCH_RAND_SIZE} per job, ${BENCH_RUNTIME}s time-based"
     echo "seq write: end_fsync=1, so the data is on the disk before the job ends and the fsync time is counted."
-    echo "seq read: reads the file seq write left, no drop_caches; fio's default invalidate=1 drops that file's"
-    echo "  page cache as seen through the target (on FUSE targets only the FUSE-side cache: the backing ext4"
-    echo "  file stays cached, so FUSE reads come from the backing page cache while native reads the disk)."
-    echo "rand read: a file fio lays out (writes) first through the same target, same invalidate=1."
+    echo "seq read, rand read: the file seq write left, read after 'sync; echo 3 > drop_caches' on every target"
+    echo "  (cold caches everywhere: native, FUSE-side and backing page caches)."
+    echo "figures: median of ${BENCH_ROUNDS} round(s); each round runs the targets in a rotated order."
     echo "rand write 4 jobs: numjobs=4, one ${BENCH_RAND_SIZE} file each, no fsync (page cache on native)."
     echo "small files: create+write 100 B+close, stat, unlink ${BENCH_FILES} files; files/s over the whole cycle."
     echo "pgbench: PostgreSQL 15 defaults (fsync on), unix socket only; -i -s ${BENCH_PG_SCALE}, then -c 4 -j 2 -T ${BENCH_RUNTIME}."

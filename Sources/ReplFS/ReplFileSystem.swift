@@ -224,12 +224,6 @@ public final class ReplFileSystem {
         }
     }
 
-    /// Called on every close() of a descriptor: reports write-back errors as close() would.
-    func flush(fileHandle: Int32) throws {
-        let duplicate = try sys { dup(fileHandle) }
-        try sys { close(duplicate) }
-    }
-
     func release(fileHandle: Int32) {
         close(fileHandle)
     }
