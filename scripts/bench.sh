@@ -478,22 +478,22 @@ rows = [
     ("pgbench", "pgbench s${BENCH_PG_SCALE} c4 j2 (TPS)"),
     ("rss", "daemon peak RSS (MiB)"),
 ]
-samples = {}
-for line in open(sys.argv[1]):
-    key, target, value = line.rstrip("\n").split("\t")
-    samples.setdefault((key, target), []).append(value)
-def median(vs):
-    if "FAIL" in vs:
-        return "FAIL"
-    xs = sorted(float(v) for v in vs)
-    m = len(xs) // 2
-    return str(xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2)
-values = {k: median(vs) for k, vs in samples.items()}
 def num(v):
     try:
         return float(v)
     except (TypeError, ValueError):
         return None
+samples = {}
+for line in open(sys.argv[1]):
+    key, target, value = line.rstrip("\n").split("\t")
+    samples.setdefault((key, target), []).append(value)
+def median(vs):
+    if any(num(v) is None for v in vs):
+        return "FAIL" if "FAIL" in vs else vs[0]
+    xs = sorted(float(v) for v in vs)
+    m = len(xs) // 2
+    return str(xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2)
+values = {k: median(vs) for k, vs in samples.items()}
 def fmt(v):
     x = num(v)
     if x is None:

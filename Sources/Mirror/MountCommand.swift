@@ -28,7 +28,7 @@ struct MountCommand: ParsableCommand {
     @Option(name: .long, help: "Seconds the kernel may cache names and attributes.")
     var cacheTimeout = 1.0
 
-    @Flag(name: .long, help: "Copy data instead of moving it with splice(2).")
+    @Flag(name: .long, help: "Copy read replies instead of splicing them from the backing files.")
     var noSplice = false
 
     @Option(name: .long, help: "Log file of the background daemon.")

@@ -20,7 +20,7 @@ public struct ReplFSOptions {
     /// How long the kernel may cache names and attributes (seconds). Safe above zero on the node
     /// that serves: every change passes through ReplFS.
     public var cacheTimeout: Double = 1.0
-    /// Move data between the kernel and the backing files with splice(2) instead of copies.
+    /// Splice read replies from the backing files into /dev/fuse instead of copying them.
     public var splice = true
     /// Keep a file's page cache across opens.
     public var keepCache = true
