@@ -73,6 +73,9 @@ struct HandshakeRun {
     var responder: Handshake
     var initiatorDecoder = FrameDecoder()
     var responderDecoder = FrameDecoder()
+    /// Everything each side sent, in order.
+    var sentByInitiator: [UInt8] = []
+    var sentByResponder: [UInt8] = []
 
     init(initiator initiatorConfiguration: HandshakeConfiguration = node1,
          responder responderConfiguration: HandshakeConfiguration = node2,
@@ -84,7 +87,9 @@ struct HandshakeRun {
         responder = Handshake.responder(configuration: responderConfiguration, nonce: responderNonce)
         var toInitiator: [UInt8] = []
         while !toResponder.isEmpty || !toInitiator.isEmpty {
+            sentByInitiator += toResponder
             toInitiator += deliver(toResponder, to: &responder, decoder: &responderDecoder, chunker: &chunker)
+            sentByResponder += toInitiator
             toResponder = deliver(toInitiator, to: &initiator, decoder: &initiatorDecoder, chunker: &chunker)
             toInitiator = []
         }
