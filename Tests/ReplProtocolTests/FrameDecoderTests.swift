@@ -60,8 +60,9 @@ final class FrameDecoderTests: XCTestCase {
         XCTAssertEqual(protocolError { _ = try decoder.nextFrame() },
                        .frameTooLarge(length: WireFormat.maximumPayloadLength + 1 + overhead, limit: WireFormat.maximumFrameLength))
         XCTAssertLessThan(decoder.bufferCapacity, 1024, "nothing was reserved for the refused payload")
+        let limit = WireFormat.maximumFrameLength
         XCTAssertEqual(protocolError { _ = try decoder.nextFrame() }?.description,
-                       "frame of \(WireFormat.maximumFrameLength + 1) bytes exceeds the limit of \(WireFormat.maximumFrameLength) bytes")
+                       "frame of \(limit + 1) bytes exceeds the limit of \(limit) bytes")
     }
 
     func testLowerLimitIsHonoured() {

@@ -122,8 +122,9 @@ final class HandshakeTests: XCTestCase {
             var chunker = Chunker()
             _ = deliver(responder.receive(undecodable: error as! ProtocolError), to: &initiator,
                         decoder: &initiatorDecoder, chunker: &chunker)
-            XCTAssertEqual(responder.refusal, Refusal(reason: .wrongVersion, detail: "unsupported protocol version 7 (we speak 1)", byPeer: false))
-            XCTAssertEqual(initiator.refusal, Refusal(reason: .wrongVersion, detail: "unsupported protocol version 7 (we speak 1)", byPeer: true))
+            let detail = "unsupported protocol version 7 (we speak 1)"
+            XCTAssertEqual(responder.refusal, Refusal(reason: .wrongVersion, detail: detail, byPeer: false))
+            XCTAssertEqual(initiator.refusal, Refusal(reason: .wrongVersion, detail: detail, byPeer: true))
         }
     }
 
@@ -144,7 +145,8 @@ final class HandshakeTests: XCTestCase {
         let frame = try XCTUnwrap(try frames(from: try encoder.encode(.forget(Forget(module: 0, node: NodeRef(3)))).bytes,
                                              decoder: &decoder).first)
         _ = responder.receive(frame)
-        XCTAssertEqual(responder.refusal, Refusal(reason: .unexpectedMessage, detail: "expected hello, received forget", byPeer: false))
+        XCTAssertEqual(responder.refusal,
+                       Refusal(reason: .unexpectedMessage, detail: "expected hello, received forget", byPeer: false))
     }
 
     func testEarlyAcceptIsUnexpectedForTheInitiator() throws {

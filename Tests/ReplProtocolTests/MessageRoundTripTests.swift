@@ -48,12 +48,13 @@ final class MessageRoundTripTests: XCTestCase {
 
     func testDecodedWriteDataIsASliceOfTheReceivedBuffer() throws {
         var encoder = FrameEncoder()
-        let bytes = try encoder.encode(.write(Write(module: 0, node: NodeRef(5), offset: 0, data: ArraySlice(repeating: 1, count: 4096)))).bytes
+        let sent = Write(module: 0, node: NodeRef(5), offset: 0, data: ArraySlice(repeating: 1, count: 4096))
+        let bytes = try encoder.encode(.write(sent)).bytes
         var decoder = FrameDecoder()
         let frame = try XCTUnwrap(try frames(from: bytes, decoder: &decoder).first)
-        guard case .write(let write) = try Message(decoding: frame) else { return XCTFail("not a write") }
+        guard case .write(let received) = try Message(decoding: frame) else { return XCTFail("not a write") }
         let payloadEnd = frame.payload.withUnsafeBufferPointer { $0.baseAddress! + $0.count }
-        let dataEnd = write.data.withUnsafeBufferPointer { $0.baseAddress! + $0.count }
+        let dataEnd = received.data.withUnsafeBufferPointer { $0.baseAddress! + $0.count }
         XCTAssertEqual(payloadEnd, dataEnd, "the write's data shares the frame's storage")
     }
 

@@ -9,7 +9,7 @@ public struct Frame: Equatable {
     public let sequence: UInt64
     public let payload: ArraySlice<UInt8>
 
-    public init(type: MessageType, flags: FrameFlags, sequence: UInt64, payload: ArraySlice<UInt8>) {
+    init(type: MessageType, flags: FrameFlags, sequence: UInt64, payload: ArraySlice<UInt8>) {
         self.type = type
         self.flags = flags
         self.sequence = sequence

@@ -44,7 +44,8 @@ public struct FrameEncoder {
     private mutating func encode(_ type: MessageType, payloadCapacity: Int,
                                  payload: (inout ByteWriter) -> Void) throws -> EncodedFrame {
         let flags: FrameFlags = sendingKey == nil ? [] : .authenticated
-        var writer = ByteWriter(reservingCapacity: WireFormat.headerLength + payloadCapacity + WireFormat.tagLength)
+        let capacity = min(payloadCapacity, WireFormat.maximumPayloadLength)
+        var writer = ByteWriter(reservingCapacity: WireFormat.headerLength + capacity + WireFormat.tagLength)
         FrameHeader(type: type, flags: flags, payloadLength: 0, sequence: nextSequence).write(into: &writer)
         payload(&writer)
         let payloadLength = writer.count - WireFormat.headerLength

@@ -34,7 +34,4 @@ public enum MessageType: UInt8, CaseIterable, Sendable {
     case resyncRegion = 64
     case regionChecksumsRequest = 65
     case regionChecksumsReply = 66
-
-    /// Sent before the session keys exist, without an integrity tag.
-    public var isHandshake: Bool { rawValue < 16 }
 }

@@ -23,6 +23,7 @@ public struct Handshake {
     /// The peer's hello, once received: its node name, modules and nonce.
     public private(set) var peerHello: Hello?
 
+    /// The message this side waits for next.
     private enum Step {
         case awaitingHello
         case awaitingHelloReply
@@ -124,7 +125,8 @@ public struct Handshake {
         guard let transcript else { return refuse(.unexpectedMessage, "proof before hello") }
         let peerRole: HandshakeRole = role == .initiator ? .responder : .initiator
         guard transcript.isValid(proof, by: peerRole, key: configuration.preSharedKey) else {
-            return refuse(.wrongKey, "the proof of node '\(peerHello?.nodeName ?? "?")' does not match: the pre-shared keys differ")
+            let peer = peerHello?.nodeName ?? "?"
+            return refuse(.wrongKey, "the proof of node '\(peer)' does not match: the pre-shared keys differ")
         }
         switch role {
         case .responder:

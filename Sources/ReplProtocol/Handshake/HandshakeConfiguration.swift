@@ -18,7 +18,8 @@ public struct HandshakeConfiguration {
     /// more than 1024 modules, or if the key is shorter than ``minimumKeyLength``.
     public init(clusterName: String, nodeName: String, knownPeers: Set<String>, modules: [String],
                 preSharedKey: [UInt8]) throws {
-        for (what, name) in [("cluster name", clusterName), ("node name", nodeName)] + modules.map({ ("module name", $0) }) {
+        let names = [("cluster name", clusterName), ("node name", nodeName)] + modules.map { ("module name", $0) }
+        for (what, name) in names {
             guard !name.isEmpty, name.utf8.count <= Hello.maximumNameLength else {
                 throw ConfigurationError("\(what) '\(name)' must be 1 to \(Hello.maximumNameLength) bytes long")
             }

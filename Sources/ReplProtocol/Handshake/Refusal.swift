@@ -28,7 +28,7 @@ public struct Refusal: Equatable, Sendable, CustomStringConvertible {
     /// `true` if the peer refused us; `false` if we refused the peer.
     public let byPeer: Bool
 
-    public init(reason: RefusalReason, detail: String, byPeer: Bool) {
+    init(reason: RefusalReason, detail: String, byPeer: Bool) {
         self.reason = reason
         self.detail = detail
         self.byPeer = byPeer

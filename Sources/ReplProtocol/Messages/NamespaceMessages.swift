@@ -101,7 +101,8 @@ public struct Mkdir: Equatable, Sendable, PayloadCodable {
     public var uid: UInt32
     public var gid: UInt32
 
-    public init(module: UInt16, parent: NodeRef, name: FileName, node: NodeRef, mode: UInt32, uid: UInt32, gid: UInt32) {
+    public init(module: UInt16, parent: NodeRef, name: FileName, node: NodeRef,
+                mode: UInt32, uid: UInt32, gid: UInt32) {
         self.module = module
         self.parent = parent
         self.name = name

@@ -73,7 +73,9 @@ public struct RegionChecksums: Equatable, Sendable, PayloadCodable {
 
     private static let encodedDigestLength = 8 + 32
 
-    var encodedLength: Int { 2 + 2 + path.bytes.count + 8 + 4 + 4 + digests.count * RegionChecksums.encodedDigestLength }
+    var encodedLength: Int {
+        2 + 2 + path.bytes.count + 8 + 4 + 4 + digests.count * RegionChecksums.encodedDigestLength
+    }
 
     func encode(into writer: inout ByteWriter) {
         writer.append(module)

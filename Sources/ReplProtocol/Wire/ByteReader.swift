@@ -41,14 +41,18 @@ struct ByteReader {
     /// A byte string preceded by its `UInt16` length, at most `limit` bytes long.
     mutating func readShortBytes(_ field: String, limit: Int) throws -> ArraySlice<UInt8> {
         let length = Int(try read(UInt16.self, field))
-        guard length <= limit else { throw ProtocolError.fieldTooLong(field, length: length, limit: limit, in: message) }
+        guard length <= limit else {
+            throw ProtocolError.fieldTooLong(field, length: length, limit: limit, in: message)
+        }
         return try readBytes(count: length, field)
     }
 
     /// A byte string preceded by its `UInt32` length, at most `limit` bytes long.
     mutating func readLongBytes(_ field: String, limit: Int) throws -> ArraySlice<UInt8> {
         let length = Int(try read(UInt32.self, field))
-        guard length <= limit else { throw ProtocolError.fieldTooLong(field, length: length, limit: limit, in: message) }
+        guard length <= limit else {
+            throw ProtocolError.fieldTooLong(field, length: length, limit: limit, in: message)
+        }
         return try readBytes(count: length, field)
     }
 

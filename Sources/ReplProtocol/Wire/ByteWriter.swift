@@ -27,9 +27,10 @@ struct ByteWriter {
         bytes.append(contentsOf: value)
     }
 
-    /// A byte string preceded by its length as a `UInt32`.
+    /// A byte string preceded by its length as a `UInt32` (clamped: the frame's size check
+    /// refuses anything that large anyway).
     mutating func appendLongBytes<Bytes: Collection>(_ value: Bytes) where Bytes.Element == UInt8 {
-        append(UInt32(value.count))
+        append(UInt32(clamping: value.count))
         bytes.append(contentsOf: value)
     }
 
