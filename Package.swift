@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // libfuse3 as a system library (Debian: libfuse3-dev).
@@ -31,6 +32,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The replication stream's wire format: framing, handshake, messages; no I/O.
+        .target(name: "ReplProtocol", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "Mirror",
             dependencies: [
@@ -49,6 +52,7 @@ let package = Package(
             name: "ReplFSTests",
             dependencies: ["ReplFS", "CLinux"]
         ),
+        .testTarget(name: "ReplProtocolTests", dependencies: ["ReplProtocol"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,55 @@
+@testable import ReplProtocol
+
+/// Names and values used across the tests; unwrapped here so tests read plainly.
+func name(_ string: String) -> FileName { FileName(string)! }
+func path(_ string: String) -> RelativePath { RelativePath(string)! }
+func nonce(_ byte: UInt8) -> HandshakeNonce { HandshakeNonce(bytes: [UInt8](repeating: byte, count: 32))! }
+
+/// At least one message of every type, with edge values (non-UTF-8 names, maximal integers,
+/// empty data), so a round trip covers every field of every encoding.
+func sampleMessages() -> [Message] {
+    let data = ArraySlice((0..<1000).map { UInt8(truncatingIfNeeded: $0 * 7) })
+    let oddName = FileName(bytes: [0xFF, 0xFE, 0x41])!
+    let digests = (0..<5).map { RegionDigest(index: UInt64($0 * 3), digest: ContentDigest(hashing: [UInt8($0)])) }
+    let checksums = RegionChecksums(module: 2, path: path("db/base/1234"), fileSize: 5 << 20,
+                                    regionSize: 1 << 20, digests: digests)
+    let hello = Hello(clusterName: "prod", nodeName: "node1", nonce: nonce(7), modules: ["pg", "files"])
+    return [
+        .hello(hello),
+        .helloReply(Hello(clusterName: "prod", nodeName: "nœud-2", nonce: nonce(9), modules: [])),
+        .proof(Proof(code: [UInt8](repeating: 0xAB, count: 32))),
+        .accept,
+        .refuse(Refuse(reason: .wrongCluster, detail: "node 'x' belongs to cluster 'y'")),
+        .ack(Ack(sequence: .max)),
+        .nack(Nack(sequence: 42, errno: -5)),
+        .ping(token: 1),
+        .pong(token: .max),
+        .bind(Bind(module: 0, node: NodeRef(17), parent: .root, name: oddName)),
+        .forget(Forget(module: 1, node: NodeRef(.max))),
+        .write(Write(module: 0, node: NodeRef(17), offset: 1 << 40, data: data)),
+        .write(Write(module: 0, node: NodeRef(17), offset: 0, data: [])),
+        .create(Create(module: 0, parent: .root, name: name("a.txt"), node: NodeRef(2),
+                       mode: 0o100644, uid: 1000, gid: 100, flags: 0o301)),
+        .mknod(Mknod(module: 0, parent: .root, name: name("fifo"), node: NodeRef(3),
+                     mode: 0o010600, rdev: 0x0103, uid: 0, gid: 0)),
+        .mkdir(Mkdir(module: 0, parent: .root, name: name("dir"), node: NodeRef(4), mode: 0o40755, uid: 1, gid: 2)),
+        .symlink(Symlink(module: 0, parent: NodeRef(4), name: name("link"), node: NodeRef(5),
+                         target: SymlinkTarget("../a.txt")!, uid: 3, gid: 4)),
+        .link(Link(module: 0, node: NodeRef(2), newParent: NodeRef(4), newName: name("hard"))),
+        .unlink(RemoveEntry(module: 0, parent: .root, name: name("a.txt"))),
+        .rmdir(RemoveEntry(module: 0, parent: .root, name: name("dir"))),
+        .rename(Rename(module: 0, parent: .root, name: name("x"), newParent: NodeRef(4), newName: name("y"), flags: 2)),
+        .setAttributes(SetAttributes(module: 0, node: NodeRef(2))),
+        .setAttributes(SetAttributes(module: 0, node: NodeRef(2), mode: 0o600, uid: 7, gid: 8, size: 1 << 33,
+                                     accessTime: .now,
+                                     modificationTime: .set(Timestamp(seconds: -1, nanoseconds: 999_999_999)))),
+        .fallocate(Fallocate(module: 0, node: NodeRef(2), mode: 3, offset: 4096, length: 8192)),
+        .setXattr(SetXattr(module: 0, node: NodeRef(2), name: XattrName("user.comment")!, value: [0, 1, 2], flags: 1)),
+        .removeXattr(RemoveXattr(module: 0, node: NodeRef(2), name: XattrName("user.comment")!)),
+        .fsync(Fsync(module: 0, node: NodeRef(2), dataOnly: true)),
+        .resyncRegion(ResyncRegion(module: 1, target: .node(NodeRef(2)), offset: 1 << 20, data: data)),
+        .resyncRegion(ResyncRegion(module: 1, target: .path(path("db/base/1234")), offset: 0, data: data)),
+        .regionChecksumsRequest(checksums),
+        .regionChecksumsReply(RegionChecksumsReply(requestSequence: 9, checksums: checksums)),
+    ]
+}
