@@ -19,6 +19,7 @@ extension ModuleNode {
             log("swap-abandoned", "\(config.peer) cannot take the service over: swap abandoned")
         }
         adoptInSyncIfPossible(other)
+        guard checkersUp else { return note("checker-down", "waiting: a checker is down") }
         if forcedPrim {
             if let other, other.state.isServing {
                 forcedPrim = false
@@ -28,7 +29,6 @@ extension ModuleNode {
                 return
             }
         }
-        guard checkersUp else { return note("checker-down", "waiting: a checker is down") }
         if let other {
             if pendingSecond, let resolution = resolveSecond(against: other) { applySecond(resolution) }
             if other.state.isServing { return joinServingPeer(other) }

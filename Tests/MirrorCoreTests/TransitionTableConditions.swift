@@ -67,6 +67,7 @@ extension TransitionTableTests {
             make(loaded: H.peerWroteAlone) { $0.step(.command(.second)); willSay(&$0, .wait, outdated) }
         },
         "WAIT: peer silent": { make { $0.startSilent() } },
+        "WAIT: a checker down, peer silent": { make { $0.startSilent(); $0.step(.checkerDown("tcp")) } },
         "WAIT: peer seen in WAIT with diverged data": {
             make(loaded: H.wroteAloneToo) { $0.startSilent(); $0.peerSays(.wait, H.peerWroteAlone) }
         },
