@@ -15,6 +15,9 @@ extension ModuleNode {
 
     var checkersUp: Bool { checkersDown.isEmpty }
 
+    /// Whether the peer's announcements already take our current state into account.
+    var peerHasSeenOurState: Bool { peer.hasHeardUs(after: announcementChangedAt) }
+
     /// The connect decision against the peer's announced generations (nil if either is unknown).
     func decision(with peer: Announcement) -> ConnectDecision? {
         guard let mine = generations, let theirs = peer.generations else { return nil }

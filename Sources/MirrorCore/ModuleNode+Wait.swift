@@ -34,6 +34,8 @@ extension ModuleNode {
             if other.state.isServing { return joinServingPeer(other) }
             if pendingSecond { return note("second-waits-for-peer-data", "second: waiting for the data of \(config.peer)") }
             switch election(with: other) {
+            case .local where !mine.upToDate:
+                note("waiting-to-confirm-equal-copies", "waiting for \(config.peer) to confirm that the copies are equal")
             case .local:
                 serveAloneIfAllowed(forced: false, rule: "elected", message: "serving: this copy leads (\(decisionText(other)))")
             case .peer:
@@ -59,9 +61,11 @@ extension ModuleNode {
         note(decision.rule, "not following \(config.peer): \(decision.outcome.rawValue); waiting for the operator", refusal: true)
     }
 
-    /// Equal current generations mean equal copies: this copy is up to date as well.
+    /// Equal current generations mean equal copies: this copy is up to date as well, provided
+    /// the peer's announcement is not older than our own state (it could have started a new
+    /// generation since, unseen).
     mutating func adoptInSyncIfPossible(_ other: Announcement?) {
-        guard resync == nil, let mine = generations, !mine.upToDate, let other,
+        guard resync == nil, let mine = generations, !mine.upToDate, let other, peerHasSeenOurState,
               let decision = decision(with: other), decision.outcome == .inSync else { return }
         persist(mine.with(upToDate: true))
         log(decision.rule, "copy equal to the copy of \(config.peer): up to date")

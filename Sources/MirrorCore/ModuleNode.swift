@@ -41,6 +41,8 @@ public struct ModuleNode: Sendable {
     /// PRIM: the tick it started needing to serve alone (peer lost or no longer its SECOND).
     var aloneWantedSince: Int?
     var lastAnnounced: Announcement?
+    /// The tick at which the announcement last changed.
+    var announcementChangedAt = 0
     var lastHeartbeatSent: Int?
     /// The rule of the last "still waiting" note, so that it is logged once, not every tick.
     var lastNote: String?
@@ -100,6 +102,7 @@ public struct ModuleNode: Sendable {
         let current = announcement
         let due = tick && now - (lastHeartbeatSent ?? Int.min / 2) >= config.heartbeatIntervalTicks
         guard current != lastAnnounced || due else { return }
+        if current != lastAnnounced { announcementChangedAt = now }
         lastAnnounced = current
         lastHeartbeatSent = now
         let stamp = TickStamp(incarnation: incarnation, tick: now)

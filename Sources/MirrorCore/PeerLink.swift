@@ -38,6 +38,10 @@ struct PeerLink: Sendable {
         return now - heard < timeout && now - echoed < timeout
     }
 
+    /// Whether the peer echoed a heartbeat we sent after `tick`, so what it announces reacts to
+    /// what we announced since then.
+    func hasHeardUs(after tick: Int) -> Bool { (lastEchoed ?? Int.min) > tick }
+
     func isLost(now: Int, timeout: Int) -> Bool {
         !isVisible(now: now, timeout: timeout) && now - listeningSince >= timeout
     }

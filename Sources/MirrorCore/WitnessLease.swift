@@ -14,9 +14,6 @@ struct WitnessLease: Sendable {
         self.generation == generation && now < validUntil
     }
 
-    /// Whether the lease lets this node serve at all at `now` (whatever the generation).
-    func isHeld(now: Int) -> Bool { generation != nil && now < validUntil }
-
     /// Whether it is time to send another request for `generation` (at once for a new generation).
     func askIsDue(for generation: GenerationID, now: Int, every renewTicks: Int) -> Bool {
         guard let last = lastAsked, lastAskedGeneration == generation else { return true }
