@@ -48,6 +48,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The pure cluster logic: generations, connect decisions, the module state machine (no I/O).
+        .target(name: "MirrorCore"),
+        .testTarget(name: "MirrorCoreTests", dependencies: ["MirrorCore"]),
         .testTarget(
             name: "ReplFSTests",
             dependencies: ["ReplFS", "CLinux"]
