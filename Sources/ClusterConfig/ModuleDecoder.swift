@@ -31,13 +31,14 @@ enum ModuleDecoder {
         let virtualIPs = reader.readTables("vip").enumerated().compactMap { index, table in
             decodeVirtualIP(table, context: "\(reader.context): [[module.vip]] \(index + 1)", log: log)
         }
-        let monitors = reader.readTables("process").enumerated().compactMap { index, table in
+        let monitorTables = reader.readTables("process"), checkerTables = reader.readTables("checker")
+        let monitors = monitorTables.enumerated().compactMap { index, table in
             CheckerDecoder.decodeProcessMonitor(table, moduleContext: reader.context, ordinal: index + 1, log: log)
         }
-        let checkers = reader.readTables("checker").enumerated().compactMap { index, table in
+        let checkers = checkerTables.enumerated().compactMap { index, table in
             CheckerDecoder.decodeChecker(table, moduleContext: reader.context, ordinal: index + 1, log: log)
         }
-        refuseDuplicateCheckerNames(monitors.map(\.name) + checkers.map(\.name), reader)
+        refuseDuplicateCheckerNames((monitorTables + checkerTables).compactMap { $0["name"]?.string }, reader)
         guard let name else { return nil }
         let module = Module(
             name: name, directories: directories, virtualIPs: virtualIPs, scripts: scripts,
