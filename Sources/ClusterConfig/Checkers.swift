@@ -35,16 +35,6 @@ public struct Checker: Equatable, Sendable {
         case interface(String)
         /// The script (absolute path) exits with status 0.
         case script(String)
-
-        /// The word used for this kind in the file (`type = "..."`).
-        public var typeName: String {
-            switch self {
-            case .tcp: return "tcp"
-            case .ping: return "ping"
-            case .interface: return "interface"
-            case .script: return "script"
-            }
-        }
     }
 
     /// Defaults of the optional settings.

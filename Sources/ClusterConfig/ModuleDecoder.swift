@@ -61,11 +61,11 @@ enum ModuleDecoder {
     private static func decodeVirtualIP(_ table: TOMLTable, context: String, log: IssueLog) -> VirtualIP? {
         let reader = TableReader(table: table, context: context, log: log)
         reader.refuseUnknownKeys(accepted: ["address", "interface"])
+        let cidr = reader.read("address", required: true, expected: "\"ADDRESS/PREFIX\" such as \"192.168.1.50/24\"") {
+            $0.string.flatMap(VirtualIP.parseCIDR)
+        }
         let interface = reader.read("interface", required: true, expected: "a network interface name such as \"eth0\"") {
             $0.string.flatMap { InterfaceName.isValid($0) ? $0 : nil }
-        }
-        let cidr = reader.read("address", required: true, expected: "\"ADDRESS/PREFIX\" such as \"192.168.1.50/24\"") {
-            $0.string.flatMap { VirtualIP.parse(cidr: $0, interface: interface ?? "") }
         }
         guard let cidr, let interface else { return nil }
         return VirtualIP(address: cidr.address, prefixLength: cidr.prefixLength, interface: interface)

@@ -44,14 +44,14 @@ struct TableReader {
         return convertOrReport(value, as: key, expected: expected, convert)
     }
 
-    /// Reads an array under `key`, converting each element; an empty array is refused unless `allowEmpty`.
+    /// Reads an array under `key`, converting each element; an empty array is refused.
     /// - Returns: the elements that converted, or nil when the key is missing or not an array.
     func readArray<T>(
         _ key: String, required: Bool, expected: String, element elementExpected: String,
-        allowEmpty: Bool = false, _ convert: (TOMLValue) throws(Refusal) -> T?
+        _ convert: (TOMLValue) throws(Refusal) -> T?
     ) -> [T]? {
         guard let array = read(key, required: required, expected: expected, { $0.array }) else { return nil }
-        if array.isEmpty && !allowEmpty {
+        if array.isEmpty {
             report("\(key) = []: expected \(expected), at least one")
         }
         return array.enumerated().compactMap { index, element in

@@ -139,6 +139,14 @@ final class RefusalTests: XCTestCase {
         ])
     }
 
+    func testAVirtualIPBelongsToOneModule() {
+        let vip = "\n[[module.vip]]\naddress = \"10.0.0.10/24\"\ninterface = \"eth0\""
+        let modules = ClusterFiles.oneModule + vip + "\n\n[[module]]\nname = \"B\"\ndirectories = [\"/srv/b\"]" + vip
+        XCTAssertProblems(ClusterFiles.problems(ClusterFiles.text(modules: modules)), [
+            "cluster.toml: module \"B\": virtual IP 10.0.0.10 is also one of module \"AM\"'s",
+        ])
+    }
+
     func testTablesMustBeWrittenAsTheyAreExpected() {
         let text = """
             cluster = "demo"
@@ -189,8 +197,8 @@ final class RefusalTests: XCTestCase {
         XCTAssertProblems(ClusterFiles.problems(ClusterFiles.text(modules: modules)), [
             "cluster.toml: module \"AM\": start = \"start.sh\" is not an absolute path",
             "cluster.toml: module \"AM\": give both start and stop scripts, or neither (found only start)",
-            "cluster.toml: module \"AM\": [[module.vip]] 1: interface = \"a/b\": expected a network interface name such as \"eth0\"",
             "cluster.toml: module \"AM\": [[module.vip]] 1: address = \"10.0.0.10/33\": expected \"ADDRESS/PREFIX\" such as \"192.168.1.50/24\"",
+            "cluster.toml: module \"AM\": [[module.vip]] 1: interface = \"a/b\": expected a network interface name such as \"eth0\"",
             "cluster.toml: module \"AM\": process \"pg\": give process_name or pid_file, not both",
             "cluster.toml: module \"AM\": process \"web\": missing key \"process_name\" (the command name shown by ps -e) or \"pid_file\" (an absolute path)",
             "cluster.toml: module \"AM\": process \"web\": max_restarts = -1: expected an integer from 0 to 100",
