@@ -28,7 +28,7 @@ final class CheckConfigCommandTests: XCTestCase {
     }
 
     func testNodeChecksRunWithNode() throws {
-        try XCTSkipUnless(geteuid() == 0, "the key file must be owned by root: run the tests as root")
+        try requireRoot()
         let fixture = try NodeFixture()
         let passing = try runMirror(["check-config", "--config", fixture.clusterFile, "--node", "node1"])
         XCTAssertEqual(passing.status, 0, passing.standardError)

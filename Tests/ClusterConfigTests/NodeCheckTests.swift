@@ -8,7 +8,7 @@ final class NodeCheckTests: XCTestCase {
     private var cluster: ClusterConfiguration!
 
     override func setUpWithError() throws {
-        try XCTSkipUnless(geteuid() == 0, "the key file must be owned by root: run the tests as root")
+        try requireRoot()
         fixture = try NodeFixture()
         cluster = try ClusterConfiguration.load(path: fixture.clusterFile)
     }

@@ -49,3 +49,12 @@ final class NodeFixture {
         """
     }
 }
+
+/// The node checks accept only a key file owned by root: like every test of this project, these fail rather
+/// than skip when not run as root.
+func requireRoot() throws {
+    struct NotRoot: Error, CustomStringConvertible {
+        var description: String { "the key file must be owned by root: run the tests as root" }
+    }
+    guard geteuid() == 0 else { throw NotRoot() }
+}
