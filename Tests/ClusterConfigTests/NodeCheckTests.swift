@@ -13,6 +13,10 @@ final class NodeCheckTests: XCTestCase {
         cluster = try ClusterConfiguration.load(path: fixture.clusterFile)
     }
 
+    override func tearDown() {
+        fixture = nil  // XCTest keeps test case instances: free the scratch directory now
+    }
+
     private func problems(node: String) -> [String] {
         do {
             try cluster.checkNode(named: node)
