@@ -8,11 +8,13 @@ let package = Package(
         .executable(name: "mirror", targets: ["Mirror"]),
         .executable(name: "clusterctl", targets: ["ClusterCtl"]),
         .library(name: "ReplFS", targets: ["ReplFS"]),
+        .library(name: "ClusterConfig", targets: ["ClusterConfig"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // libfuse3 as a system library (Debian: libfuse3-dev).
@@ -34,10 +36,15 @@ let package = Package(
         ),
         // The replication stream's wire format: framing, handshake, messages; no I/O.
         .target(name: "ReplProtocol", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // The cluster file: model, loader and validation; reads only the files it is asked to read.
+        .target(
+            name: "ClusterConfig",
+            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
+        ),
         .executableTarget(
             name: "Mirror",
             dependencies: [
-                "ReplFS", "CLinux",
+                "ReplFS", "CLinux", "ClusterConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -56,6 +63,10 @@ let package = Package(
             dependencies: ["ReplFS", "CLinux"]
         ),
         .testTarget(name: "ReplProtocolTests", dependencies: ["ReplProtocol"]),
+        .testTarget(
+            name: "ClusterConfigTests",
+            dependencies: ["ClusterConfig"]
+        ),
     ],
     swiftLanguageModes: [.v5]
 )

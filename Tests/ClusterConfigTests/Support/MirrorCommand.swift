@@ -1,0 +1,39 @@
+import Foundation
+
+/// The built `mirror` executable (`swift build` puts it beside the test bundle).
+let mirrorExecutable: String = {
+    let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    for candidate in [bundleDirectory, bundleDirectory.deletingLastPathComponent()] {
+        let path = candidate.appendingPathComponent("mirror").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    fatalError("the mirror executable was not found beside the tests (\(bundleDirectory.path)); run 'swift build' first")
+}()
+
+/// What a finished `mirror` run printed and returned.
+struct CommandResult {
+    let status: Int32
+    let standardOutput: String
+    let standardError: String
+
+    var errorLines: [String] { standardError.split(separator: "\n").map(String.init) }
+}
+
+/// Runs `mirror` with `arguments` and waits for it.
+func runMirror(_ arguments: [String]) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: mirrorExecutable)
+    process.arguments = arguments
+    let output = Pipe(), error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+    let errorData = error.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CommandResult(
+        status: process.terminationStatus,
+        standardOutput: String(decoding: outputData, as: UTF8.self),
+        standardError: String(decoding: errorData, as: UTF8.self)
+    )
+}
