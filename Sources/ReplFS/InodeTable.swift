@@ -83,7 +83,4 @@ final class InodeTable {
             if inode.lookups == 0 { byKey[inode.key] = nil }
         }
     }
-
-    /// Number of inodes currently known (for tests and status).
-    var count: Int { lock.withLock { byKey.count } }
 }
