@@ -11,7 +11,7 @@ public struct Ticket: Hashable, Sendable {
 }
 
 /// What became of a sent message.
-public enum DeliveryOutcome: Equatable, Sendable {
+public enum DeliveryOutcome: Hashable, Sendable {
     /// The peer applied it (for `fsync`: and made it durable).
     case applied
     /// The peer could not apply it and answered with this errno; the stream goes on.
