@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import ReplProtocol
 import XCTest
@@ -70,6 +71,15 @@ final class HandshakeOverTCPTests: XCTestCase {
         XCTAssertTrue(line.contains("timed out: nothing received from 127.0.0.1:"), line)
         withExtendedLifetime(silent) {}
         XCTAssertNotNil(try? listener.connector(log: CapturedLog()).connect())
+    }
+
+    func testClosedListenerStopsAccepting() throws {
+        let listener = try TestListener()
+        listener.listener.close()
+        XCTAssertThrowsError(try listener.connector(log: CapturedLog()).connect()) { error in
+            XCTAssertEqual(error as? TransportError, .system(call: "connect to \(listener.address)", errno: ECONNREFUSED))
+        }
+        XCTAssertEqual(listener.log.lines(at: .error), [], "closing is not an accept failure")
     }
 
     func testConnectorGivesUpInTimeAndFallsBackToTheNextAddress() throws {

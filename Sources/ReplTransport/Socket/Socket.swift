@@ -146,8 +146,7 @@ final class Socket {
         while true {
             let remaining = deadline - .now
             guard remaining > .zero else { return false }
-            let (seconds, attoseconds) = remaining.components
-            let milliseconds = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
+            let milliseconds = Int32(clamping: Int((remaining / .milliseconds(1)).rounded(.up)))
             var entry = pollfd(fd: descriptor, events: events, revents: 0)
             let ready = try call("poll") { Glibc.poll(&entry, 1, milliseconds) }
             if ready > 0 { return true }
