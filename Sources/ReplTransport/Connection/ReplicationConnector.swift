@@ -9,7 +9,9 @@ import ReplProtocol
 /// does not fix itself. Failures to reach the peer are retried with exponential backoff by
 /// ``connect(retryingFor:)``.
 public struct ReplicationConnector {
+    /// The peer's replication addresses, in the order they are tried.
     public let addresses: [NetworkAddress]
+    /// This node's identity, modules and key, as the handshake presents them.
     public let configuration: HandshakeConfiguration
     /// How long one TCP connect may take.
     public var connectTimeout: Duration = .seconds(2)
@@ -17,9 +19,11 @@ public struct ReplicationConnector {
     public var handshakeTimeout: Duration = .seconds(5)
     /// The first pause between rounds of attempts; it doubles up to ``maximumBackoff``.
     public var initialBackoff: Duration = .milliseconds(100)
+    /// The longest pause between rounds of attempts.
     public var maximumBackoff: Duration = .seconds(2)
     private let logger: Logger
 
+    /// A connector with the default timeouts and backoff; change the properties to tune them.
     public init(addresses: [NetworkAddress], configuration: HandshakeConfiguration, logger: Logger) {
         self.addresses = addresses
         self.configuration = configuration

@@ -8,6 +8,8 @@ import ReplProtocol
 /// slow peer never holds up the others. A connection that fails (wrong key, cluster, node or
 /// version, malformed or oversized frames, garbage, silence) is logged as one warning line naming
 /// the remote address and the reason, and closed; the listener goes on serving.
+///
+/// Call ``close()`` when done: the accepting thread keeps the listener alive until then.
 public final class ReplicationListener {
     /// The port actually bound (the kernel's choice when asked for port 0).
     public let port: UInt16

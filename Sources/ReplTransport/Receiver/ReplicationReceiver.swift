@@ -33,6 +33,7 @@ public final class ReplicationReceiver {
 
     /// "node 'node1' at 127.0.0.1:40112", for log lines.
     public let peerDescription: String
+    /// The limits this receiver runs with.
     public let settings: Settings
 
     private let channel: ReplicationChannel
@@ -40,6 +41,7 @@ public final class ReplicationReceiver {
     private let state = Monitor()
     private var isStopped = false
 
+    /// Takes over `channel`; nothing is read until ``run(apply:)``.
     public init(channel: ReplicationChannel, settings: Settings = Settings(), logger: Logger) {
         peerDescription = channel.peerDescription
         self.channel = channel

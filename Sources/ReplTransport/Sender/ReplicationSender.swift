@@ -37,6 +37,7 @@ public final class ReplicationSender {
 
     /// "node 'node2' at 127.0.0.2:7788", for log lines.
     public let peerDescription: String
+    /// The timing this sender runs with.
     public let settings: Settings
 
     private let socket: Socket
