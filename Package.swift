@@ -36,6 +36,11 @@ let package = Package(
         ),
         // The replication stream's wire format: framing, handshake, messages; no I/O.
         .target(name: "ReplProtocol", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // The replication connection on TCP: listener, connector, pipelined sender, in-order receiver.
+        .target(
+            name: "ReplTransport",
+            dependencies: ["ReplProtocol", .product(name: "Logging", package: "swift-log")]
+        ),
         // The cluster file: model, loader and validation; reads only the files it is asked to read.
         .target(
             name: "ClusterConfig",
@@ -63,6 +68,10 @@ let package = Package(
             dependencies: ["ReplFS", "CLinux"]
         ),
         .testTarget(name: "ReplProtocolTests", dependencies: ["ReplProtocol"]),
+        .testTarget(
+            name: "ReplTransportTests",
+            dependencies: ["ReplTransport", "ReplProtocol", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "ClusterConfigTests",
             dependencies: ["ClusterConfig"]
