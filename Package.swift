@@ -36,6 +36,8 @@ let package = Package(
         ),
         // The replication stream's wire format: framing, handshake, messages; no I/O.
         .target(name: "ReplProtocol", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // The secondary's side of the stream: applies replicated operations to its own copy.
+        .target(name: "ReplApply", dependencies: ["ReplProtocol", "ReplFS", "CLinux"]),
         // The cluster file: model, loader and validation; reads only the files it is asked to read.
         .target(
             name: "ClusterConfig",
@@ -63,6 +65,7 @@ let package = Package(
             dependencies: ["ReplFS", "CLinux"]
         ),
         .testTarget(name: "ReplProtocolTests", dependencies: ["ReplProtocol"]),
+        .testTarget(name: "ReplApplyTests", dependencies: ["ReplApply", "ReplProtocol", "ReplFS", "CLinux"]),
         .testTarget(
             name: "ClusterConfigTests",
             dependencies: ["ClusterConfig"]
