@@ -57,7 +57,6 @@ final class NodeTable {
     }
 
     /// Closes the descriptor of `ref`; false if it was not bound.
-    @discardableResult
     func forget(_ ref: NodeRef) -> Bool {
         guard let node = nodes.removeValue(forKey: ref.id) else { return false }
         close(node.fd)

@@ -9,10 +9,11 @@ extension ReplicaApplier {
         try bind(message.node, name: message.name, in: try nodes.node(message.parent))
     }
 
-    func apply(_ message: Forget) {
+    /// Closes what `node` holds; the root stays bound (forgetting it changes nothing).
+    func apply(_ message: Forget) throws {
         guard message.node != .root else { return }
         writableFiles.close(message.node)
-        nodes.forget(message.node)
+        guard nodes.forget(message.node) else { throw UnknownNode(node: message.node) }
     }
 
     /// Created with `O_EXCL` whatever the application's flags: the primary sends `create` only

@@ -51,7 +51,7 @@ public final class ReplicaApplier {
     private func perform(_ message: Message) throws {
         switch message {
         case .bind(let bind): try apply(bind)
-        case .forget(let forget): apply(forget)
+        case .forget(let forget): try apply(forget)
         case .create(let create): try apply(create)
         case .mknod(let mknod): try apply(mknod)
         case .mkdir(let mkdir): try apply(mkdir)
