@@ -11,6 +11,9 @@ final class MirrorPair {
     let applier: ReplicaApplier
     let primaryRoot: String
     let replicaRoot: String
+    /// Operations that replicated a message, and how many of those failed alike on both sides.
+    private(set) var replicatedCount = 0
+    private(set) var failedAlikeCount = 0
 
     init(_ label: String, maximumOpenFiles: Int = 256) throws {
         scratch = try ScratchDirectory(label)
@@ -38,13 +41,15 @@ final class MirrorPair {
     /// Performs `operation` on the primary and applies what it replicates; a description of the
     /// first mismatch (a bind failing, or an errno different from the primary's), or nil.
     func replicate(_ operation: Operation) -> String? {
-        guard let step = primary.perform(operation) else { return nil }
+        let step = primary.perform(operation)
         for bind in step.binds {
             let code = apply(bind)
             if code != 0 { return "\(operation): \(bind.type) failed on the replica with errno \(code)" }
         }
         guard let message = step.operation else { return nil }
         let code = apply(message)
+        replicatedCount += 1
+        if code != 0, code == step.errno { failedAlikeCount += 1 }
         if code != step.errno {
             return "\(operation): primary gave errno \(step.errno), replica \(code) (\(String(cString: strerror(code))))"
         }

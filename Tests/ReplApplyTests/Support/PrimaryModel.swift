@@ -53,16 +53,17 @@ final class PrimaryModel {
         knownNodes.map { forget($0) }
     }
 
-    /// Carries out `operation`; nil when the primary could not even name its target (a missing
-    /// or non-directory parent), which changes nothing on either side.
-    func perform(_ operation: Operation) -> PrimaryStep? {
+    /// Carries out `operation`. When the primary cannot even name its target (a missing or
+    /// non-directory parent), nothing changes and nothing replicates but the binds of the
+    /// lookups made on the way.
+    func perform(_ operation: Operation) -> PrimaryStep {
         var step = PrimaryStep()
         do {
             step.operation = try perform(operation, binds: &step.binds, errno: &step.errno)
-            return step
         } catch {
-            return nil
+            step.operation = nil
         }
+        return step
     }
 
     private func perform(_ operation: Operation, binds: inout [Message], errno code: inout Int32) throws -> Message? {
