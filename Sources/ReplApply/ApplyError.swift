@@ -13,6 +13,7 @@ public struct ApplyError: Error, Equatable, CustomStringConvertible {
     /// What went wrong, e.g. `No such file or directory (errno 2)`.
     public let reason: String
 
+    /// An error with its errno, the operation it ends, and why.
     public init(code: Int32, operation: String, reason: String) {
         self.code = code
         self.operation = operation
