@@ -65,7 +65,7 @@ let package = Package(
             dependencies: ["ReplFS", "CLinux"]
         ),
         .testTarget(name: "ReplProtocolTests", dependencies: ["ReplProtocol"]),
-        .testTarget(name: "ReplApplyTests", dependencies: ["ReplApply", "ReplProtocol", "ReplFS", "CLinux"]),
+        .testTarget(name: "ReplApplyTests", dependencies: ["ReplApply", "ReplProtocol", "CLinux"]),
         .testTarget(
             name: "ClusterConfigTests",
             dependencies: ["ClusterConfig"]
