@@ -41,6 +41,8 @@ let package = Package(
             name: "ReplTransport",
             dependencies: ["ReplProtocol", .product(name: "Logging", package: "swift-log")]
         ),
+        // The secondary's side of the stream: applies replicated operations to its own copy.
+        .target(name: "ReplApply", dependencies: ["ReplProtocol", "ReplFS", "CLinux"]),
         // The cluster file: model, loader and validation; reads only the files it is asked to read.
         .target(
             name: "ClusterConfig",
@@ -68,6 +70,7 @@ let package = Package(
             dependencies: ["ReplFS", "CLinux"]
         ),
         .testTarget(name: "ReplProtocolTests", dependencies: ["ReplProtocol"]),
+        .testTarget(name: "ReplApplyTests", dependencies: ["ReplApply", "ReplProtocol", "CLinux"]),
         .testTarget(
             name: "ReplTransportTests",
             dependencies: ["ReplTransport", "ReplProtocol", .product(name: "Logging", package: "swift-log")]
