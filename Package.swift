@@ -64,20 +64,22 @@ let package = Package(
         ),
         // The pure cluster logic: generations, connect decisions, the module state machine (no I/O).
         .target(name: "MirrorCore"),
-        .testTarget(name: "MirrorCoreTests", dependencies: ["MirrorCore"]),
+        // Helpers shared by the test targets: seeded generators, scratch directories, tree snapshots.
+        .target(name: "TestSupport", dependencies: ["CLinux"], path: "Tests/TestSupport"),
+        .testTarget(name: "MirrorCoreTests", dependencies: ["MirrorCore", "TestSupport"]),
         .testTarget(
             name: "ReplFSTests",
-            dependencies: ["ReplFS", "CLinux"]
+            dependencies: ["ReplFS", "CLinux", "TestSupport"]
         ),
-        .testTarget(name: "ReplProtocolTests", dependencies: ["ReplProtocol"]),
-        .testTarget(name: "ReplApplyTests", dependencies: ["ReplApply", "ReplProtocol", "CLinux"]),
+        .testTarget(name: "ReplProtocolTests", dependencies: ["ReplProtocol", "TestSupport"]),
+        .testTarget(name: "ReplApplyTests", dependencies: ["ReplApply", "ReplProtocol", "CLinux", "TestSupport"]),
         .testTarget(
             name: "ReplTransportTests",
-            dependencies: ["ReplTransport", "ReplProtocol", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["ReplTransport", "ReplProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "ClusterConfigTests",
-            dependencies: ["ClusterConfig"]
+            dependencies: ["ClusterConfig", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v5]

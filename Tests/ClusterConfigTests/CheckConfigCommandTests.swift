@@ -1,5 +1,6 @@
 import Glibc
 import XCTest
+import TestSupport
 
 /// `mirror check-config`, run as the operator runs it.
 final class CheckConfigCommandTests: XCTestCase {

@@ -1,5 +1,6 @@
 import MirrorCore
 import XCTest
+import TestSupport
 
 /// Every row of the connect decision table, from both sides.
 final class ConnectDecisionTests: XCTestCase {
@@ -56,7 +57,7 @@ final class ConnectDecisionTests: XCTestCase {
     }
 
     func testRandomTuplesDecideSymmetrically() {
-        var random = SeededRandom(seed: 7)
+        var random = SeededGenerator(seed: 7)
         let pool = (1...5).map { GenerationID(UInt64($0)) }
         func tuple() -> DataGenerations {
             let current = random.chance(0.1) ? GenerationID.justCreated : random.pick(pool)

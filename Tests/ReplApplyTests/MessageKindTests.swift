@@ -3,6 +3,7 @@ import Glibc
 import ReplApply
 import ReplProtocol
 import XCTest
+import TestSupport
 
 /// Every message kind, applied to an empty replica, leaves it identical to the primary.
 final class MessageKindTests: XCTestCase {

@@ -3,6 +3,7 @@ import Glibc
 import ReplApply
 import ReplProtocol
 import XCTest
+import TestSupport
 
 /// Writes to a node whose names were removed or replaced still reach that inode on the replica,
 /// as on the primary; hard links are one node.

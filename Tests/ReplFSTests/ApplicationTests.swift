@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import XCTest
+import TestSupport
 
 /// Real databases on a ReplFS mount: they must work through it (shared mmap, fsync, locks,
 /// renames) and find their files intact on the plain directory once it is unmounted.

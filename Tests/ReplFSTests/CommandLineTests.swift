@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import XCTest
+import TestSupport
 
 /// The `mirror` command as an operator meets it: refusals are one clear line on stderr with a
 /// non-zero status; the background daemon, signals, a killed daemon and its stale mount.

@@ -2,6 +2,7 @@ import CLinux
 import Foundation
 import Glibc
 import XCTest
+import TestSupport
 
 /// The same operation sequences on a plain directory and on ReplFS mounted over another one
 /// must give the same results, the same errno and, once unmounted, the same trees.

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import XCTest
+import TestSupport
 
 /// Mounting over a live directory keeps its files, and unmounting leaves them untouched.
 final class MountLifecycleTests: XCTestCase {

@@ -2,6 +2,7 @@ import CLinux
 import Foundation
 import Glibc
 import XCTest
+import TestSupport
 
 /// The situations applications depend on, each on a real ReplFS mount.
 final class NamedCaseTests: XCTestCase {

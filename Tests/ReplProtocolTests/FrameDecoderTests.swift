@@ -1,5 +1,6 @@
 import XCTest
 @testable import ReplProtocol
+import TestSupport
 
 /// Framing: any split of the stream, size limits checked before allocating, one clear error per
 /// kind of bad input.

@@ -1,5 +1,6 @@
 import XCTest
 @testable import ReplProtocol
+import TestSupport
 
 /// Thousands of seeded random, damaged and oversized inputs: the decoder and the handshake never
 /// crash, always end with frames or one clear error, and never hold more than one frame's worth

@@ -1,5 +1,6 @@
 import XCTest
 @testable import ReplProtocol
+import TestSupport
 
 /// The handshake establishes matching session keys, or ends with the right reason on each side.
 final class HandshakeTests: XCTestCase {

@@ -1,6 +1,7 @@
 import ReplProtocol
 import XCTest
 @testable import ReplTransport
+import TestSupport
 
 /// Hostile bytes from raw sockets, before and after the handshake: each connection is refused
 /// with one log line, and the listener and a good peer carry on.

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 
 /// A node's view of a cluster on this machine: a key file, executable scripts and node1's copy of the module's
 /// directory under its path prefix, all in a scratch directory, and the cluster file naming them.

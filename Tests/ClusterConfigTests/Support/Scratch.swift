@@ -1,19 +1,10 @@
 import Foundation
 import Glibc
+import TestSupport
 
-/// A scratch directory removed with everything in it when the test ends.
-final class ScratchDirectory {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/cluster-config-tests-XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw POSIXError(POSIXErrorCode(rawValue: errno)!) }
-        path = String(cString: template)
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(atPath: path)
-    }
+extension ScratchDirectory {
+    /// A scratch directory for cluster-file tests.
+    convenience init() throws { try self.init("config") }
 
     /// Writes `content` to `name` inside the directory with `mode`, and returns its path.
     @discardableResult

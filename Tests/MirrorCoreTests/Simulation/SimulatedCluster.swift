@@ -1,4 +1,5 @@
 import MirrorCore
+import TestSupport
 
 /// Two simulated nodes, an optional witness, a network and a virtual clock, in one thread.
 ///
@@ -45,7 +46,7 @@ final class SimulatedCluster {
     let nodes: [SimulatedNode]
     var network = SimulatedNetwork()
     var arbiter: WitnessArbiter?
-    var random: SeededRandom
+    var random: SeededGenerator
     /// Ghost: the content holding every acknowledged write (forced `prim` resets it).
     var reference = 0
     var nextContent = 1
@@ -56,7 +57,7 @@ final class SimulatedCluster {
 
     init(settings: Settings, seed: UInt64) {
         self.settings = settings
-        random = SeededRandom(seed: seed)
+        random = SeededGenerator(seed: seed)
         nodes = [SimulatedNode(name: "node1", config: settings.config(node: "node1", peer: "node2"), disk: Self.initialGenerations),
                  SimulatedNode(name: "node2", config: settings.config(node: "node2", peer: "node1"), disk: Self.initialGenerations)]
         arbiter = settings.witness.map { WitnessArbiter(leaseTicks: $0.leaseTicks) }

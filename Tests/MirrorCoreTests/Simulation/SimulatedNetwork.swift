@@ -1,4 +1,5 @@
 import MirrorCore
+import TestSupport
 
 /// How one direction of a simulated link behaves.
 enum LinkMode: String {
@@ -31,7 +32,7 @@ struct SimulatedNetwork {
     private var sequence = 0
 
     /// Queues `message` over a link in `mode` (dropped, duplicated or delayed as the mode says).
-    mutating func send(_ message: SimulatedMessage, over mode: LinkMode, now: Int, random: inout SeededRandom) {
+    mutating func send(_ message: SimulatedMessage, over mode: LinkMode, now: Int, random: inout SeededGenerator) {
         switch mode {
         case .down:
             return

@@ -2,6 +2,7 @@ import CLinux
 import Glibc
 import ReplApply
 import ReplProtocol
+import TestSupport
 
 /// A primary directory changed by a ``PrimaryModel`` and a replica directory changed only by a
 /// ``ReplicaApplier`` fed the primary's messages.

@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import TestSupport
 
 /// Random but reproducible operations over a small namespace, so that names collide often
 /// (after ReplFSTests' generator, with owners, FIFOs, open-file writes and forgets).

@@ -2,6 +2,7 @@ import CLinux
 import Foundation
 import Glibc
 import ReplProtocol
+import TestSupport
 
 /// What the primary did for one operation: binds for names it had not looked up before, then
 /// the operation's message if it replicates one, and the errno its own system call gave.

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 /// Fails the test loudly (never skips) where a real mount is impossible: these tests need root
@@ -27,32 +28,6 @@ let mirrorExecutable: String = {
     if FileManager.default.isExecutableFile(atPath: besideExe) { return besideExe }
     fatalError("the mirror executable was not found beside the tests (\(bundleDirectory.path)); run 'swift build' first")
 }()
-
-/// A scratch directory under /tmp (not /dev/shm: ReplFS must be tested over a real disk filesystem),
-/// removed with everything in it when the test ends.
-final class ScratchDirectory {
-    let path: String
-
-    init(_ label: String) throws {
-        let base = "/var/tmp/replfs-tests"
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-        chmod(base, 0o755)
-        var template = Array("\(base)/\(label)-XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw POSIXError(POSIXErrorCode(rawValue: errno)!) }
-        path = String(cString: template)
-        chmod(path, 0o755)
-    }
-
-    func sub(_ name: String) throws -> String {
-        let p = path + "/" + name
-        try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
-        return p
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-}
 
 /// Result of a command run by a test.
 struct CommandResult {
@@ -114,11 +89,6 @@ func mustRun(_ arguments: [String], environment: [String: String]? = nil, input:
         throw TestFailure("\(arguments.joined(separator: " ")) exited \(result.status): \(result.error)\(result.output.suffix(2000))")
     }
     return result.output
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// A ReplFS daemon mounted over a directory, started in the foreground as a child process and

@@ -1,4 +1,5 @@
 @testable import ReplProtocol
+import TestSupport
 
 let clusterKey: [UInt8] = Array(0..<32)
 

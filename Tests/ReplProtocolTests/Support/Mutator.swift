@@ -1,4 +1,5 @@
 import ReplProtocol
+import TestSupport
 
 /// Damages valid byte streams the ways a broken or hostile peer would: flipped bits, overwritten
 /// bytes, cuts, insertions, repeated slices, and header lengths far out of range.

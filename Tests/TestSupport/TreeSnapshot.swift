@@ -4,20 +4,20 @@ import Glibc
 
 /// Everything about a directory tree that must be the same on both copies: names, types, modes,
 /// owners, sizes, contents, holes, device numbers, symlink targets, xattrs, link counts and
-/// hard-link groups (adapted from ReplFSTests). Times only where a test asks for them.
-struct TreeSnapshot: Equatable {
-    var entries: [String: String] = [:]
+/// hard-link groups Times only where a test asks for them.
+public struct TreeSnapshot: Equatable {
+    public var entries: [String: String] = [:]
     /// Sets of paths that are the same inode (hard links), sorted.
-    var linkGroups: [[String]] = []
+    public var linkGroups: [[String]] = []
 
-    init(of root: String, includingTimes: Bool = false) throws {
+    public init(of root: String, includingTimes: Bool = false) throws {
         var byInode: [UInt64: [String]] = [:]
         try walk(root: root, relative: "", includingTimes: includingTimes, byInode: &byInode)
         linkGroups = byInode.values.filter { $0.count > 1 }.map { $0.sorted() }.sorted { $0[0] < $1[0] }
     }
 
     /// Differences, one line each, for a readable failure.
-    func differences(from other: TreeSnapshot) -> [String] {
+    public func differences(from other: TreeSnapshot) -> [String] {
         var lines: [String] = []
         for key in Set(entries.keys).union(other.entries.keys).sorted() where entries[key] != other.entries[key] {
             lines.append("\(key): \(entries[key] ?? "absent")  vs  \(other.entries[key] ?? "absent")")
