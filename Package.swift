@@ -30,7 +30,7 @@ let package = Package(
         .target(
             name: "ReplFS",
             dependencies: [
-                "CFuse3", "CFuseShim", "CLinux",
+                "CFuse3", "CFuseShim", "CLinux", "ReplProtocol", "ReplTransport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
