@@ -51,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "Mirror",
             dependencies: [
-                "ReplFS", "CLinux", "ClusterConfig",
+                "ReplFS", "CLinux", "ClusterConfig", "ReplProtocol", "ReplTransport", "ReplApply",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
