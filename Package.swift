@@ -30,7 +30,7 @@ let package = Package(
         .target(
             name: "ReplFS",
             dependencies: [
-                "CFuse3", "CFuseShim", "CLinux",
+                "CFuse3", "CFuseShim", "CLinux", "ReplProtocol", "ReplTransport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -51,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "Mirror",
             dependencies: [
-                "ReplFS", "CLinux", "ClusterConfig",
+                "ReplFS", "CLinux", "ClusterConfig", "ReplProtocol", "ReplTransport", "ReplApply",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -71,29 +71,11 @@ struct MountCommand: ParsableCommand {
 
     private func serve(logger: Logger, readiness: ReadinessChannel?) throws {
         let path = try MountPoint.prepare(dir) { logger.warning("\($0)") }
-        umask(0)
-        let backing = try MountPoint.openBacking(path)
-        var st = stat()
-        try sys { fstat(backing, &st) }
         var options = ReplFSOptions()
         options.cacheTimeout = cacheTimeout
         options.splice = !noSplice
-        let filesystem = try ReplFileSystem(rootFD: backing, options: options)
-        let session = try FuseSession(filesystem: filesystem, mountPoint: path)
-        let backingDevice = UInt64(st.st_dev)
-        Threads.detach {
-            if MountPoint.waitUntilServed(path, backingDevice: backingDevice, timeoutSeconds: 30) {
-                logger.info("mounted (pid \(getpid()), \(threads) thread(s), splice \(!noSplice ? "on" : "off"))")
-                readiness?.succeed()
-            } else {
-                logger.error("the mount did not answer within 30 s")
-                readiness?.fail("the mount did not answer within 30 s")
-            }
-        }
-        var loop = FuseSession.LoopOptions()
-        loop.threads = threads
-        let result = session.run(loop)
-        logger.info("unmounted (loop ended with \(result))")
+        try MountService.serve(path: path, options: options, threads: threads, replicator: nil,
+                               logger: logger, readiness: readiness)
     }
 
     private func backgroundArguments() -> [String] {

@@ -1,12 +1,12 @@
 import ArgumentParser
 
-/// The node daemon of a mirror cluster. For now: mounting and unmounting ReplFS, checking a cluster file.
+/// The node daemon of a mirror cluster: running a node, mounting and unmounting ReplFS, checking a cluster file.
 struct Mirror: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mirror",
         abstract: "Mirror cluster node daemon: ReplFS mounts over the application's directories.",
         version: "0.1.0",
-        subcommands: [MountCommand.self, UnmountCommand.self, CheckConfigCommand.self]
+        subcommands: [MountCommand.self, UnmountCommand.self, RunCommand.self, CheckConfigCommand.self]
     )
 }
 

@@ -4,7 +4,7 @@ import ReplProtocol
 
 /// Why one replicated operation failed on this copy: the errno for the `nack`, and a sentence
 /// for the log naming the operation and what went wrong.
-public struct ApplyError: Error, Equatable, CustomStringConvertible {
+public struct ApplyError: ErrnoCarrying, Equatable, CustomStringConvertible {
     /// The failing system call's errno; `ESTALE` for a node id that is not bound here,
     /// `EINVAL` for a message that is not an operation.
     public let code: Int32

@@ -5,7 +5,7 @@ import Glibc
 /// This is the only error type that reaches `fuse_reply_err`: system calls throw it through
 /// ``sys(_:)``, and ``errnoCode(of:)`` maps anything else to `EIO`. Errno values pass through
 /// unchanged, so an application sees on ReplFS exactly the error the directory underneath gave.
-public struct FSError: Error, Equatable, CustomStringConvertible {
+public struct FSError: ErrnoCarrying, Equatable, CustomStringConvertible {
     /// The errno value (`ENOENT`, `EEXIST`, ...).
     public let code: Int32
 
@@ -17,9 +17,16 @@ public struct FSError: Error, Equatable, CustomStringConvertible {
     public var description: String { "\(String(cString: strerror(code))) (errno \(code))" }
 }
 
-/// The one place that maps any error to the errno returned to the kernel.
+/// An error that knows the errno to report for it (``FSError``, and the errors of code built on
+/// ReplFS, such as the secondary's applier).
+public protocol ErrnoCarrying: Error {
+    /// The errno value to report.
+    var code: Int32 { get }
+}
+
+/// The one place that maps any error to the errno returned to the kernel (or to the primary).
 public func errnoCode(of error: Error) -> Int32 {
-    (error as? FSError)?.code ?? EIO
+    (error as? ErrnoCarrying)?.code ?? EIO
 }
 
 /// Runs a system call that returns -1 and sets `errno` on failure; retries on `EINTR`.

@@ -201,7 +201,12 @@ func makeOperationTable() -> fuse_lowlevel_ops {
         var source = descriptorBuffer(fd: fileHandle(fi), position: offset, size: size)
         fuse_reply_data(req, &source, FUSE_BUF_SPLICE_MOVE)
     }
-    ops.write_buf = { req, _, data, offset, fi in
+    ops.write_buf = { req, node, data, offset, fi in
+        let fs = filesystem(req)
+        if fs.replicator != nil {
+            replicatedWrite(req, fs, node: node, data: data, offset: offset, fi: fi)
+            return
+        }
         var destination = descriptorBuffer(fd: fileHandle(fi), position: offset, size: fuse_buf_size(data))
         let written = fuse_buf_copy(&destination, data, fuse_buf_copy_flags(rawValue: 0))
         if written < 0 {
@@ -214,11 +219,11 @@ func makeOperationTable() -> fuse_lowlevel_ops {
         filesystem(req).release(fileHandle: fileHandle(fi))
         fuse_reply_err(req, 0)
     }
-    ops.fsync = { req, _, datasync, fi in
-        replyOK(req) { try filesystem(req).fsync(fileHandle: fileHandle(fi), dataOnly: datasync != 0) }
+    ops.fsync = { req, node, datasync, fi in
+        replyOK(req) { try filesystem(req).fsync(node, fileHandle: fileHandle(fi), dataOnly: datasync != 0) }
     }
-    ops.fallocate = { req, _, mode, offset, length, fi in
-        replyOK(req) { try filesystem(req).fallocate(fileHandle: fileHandle(fi), mode: mode, offset: offset, length: length) }
+    ops.fallocate = { req, node, mode, offset, length, fi in
+        replyOK(req) { try filesystem(req).fallocate(node, fileHandle: fileHandle(fi), mode: mode, offset: offset, length: length) }
     }
     ops.lseek = { req, _, offset, whence, fi in
         respond(req) {
@@ -258,8 +263,8 @@ func makeOperationTable() -> fuse_lowlevel_ops {
         Unmanaged<DirectoryStream>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(fi!.pointee.fh))!).release()
         fuse_reply_err(req, 0)
     }
-    ops.fsyncdir = { req, _, datasync, fi in
-        replyOK(req) { try filesystem(req).fsync(fileHandle: directory(fi).fd, dataOnly: datasync != 0) }
+    ops.fsyncdir = { req, node, datasync, fi in
+        replyOK(req) { try filesystem(req).fsync(node, fileHandle: directory(fi).fd, dataOnly: datasync != 0) }
     }
 
     ops.setxattr = { req, node, name, value, size, flags in
@@ -275,6 +280,32 @@ func makeOperationTable() -> fuse_lowlevel_ops {
         replyOK(req) { try filesystem(req).removexattr(node, name: name!) }
     }
     return ops
+}
+
+/// A write with a replicator: the request's bytes are copied once into memory, written locally
+/// and framed for the peer from that same buffer.
+private func replicatedWrite(_ req: fuse_req_t?, _ fs: ReplFileSystem, node: fuse_ino_t, data: UnsafeMutablePointer<fuse_bufvec>?,
+                             offset: off_t, fi: UnsafeMutablePointer<fuse_file_info>?) {
+    let size = fuse_buf_size(data)
+    guard let buffer = malloc(max(size, 1)) else {
+        fuse_reply_err(req, ENOMEM)
+        return
+    }
+    defer { free(buffer) }
+    var memory = fuse_bufvec()
+    memory.count = 1
+    memory.buf.size = size
+    memory.buf.mem = buffer
+    let copied = fuse_buf_copy(&memory, data, fuse_buf_copy_flags(rawValue: 0))
+    guard copied >= 0 else {
+        fuse_reply_err(req, Int32(-copied))
+        return
+    }
+    respond(req) {
+        let written = try fs.write(node, fileHandle: fileHandle(fi), data: UnsafeRawBufferPointer(start: buffer, count: copied),
+                                   offset: offset, appending: fi!.pointee.flags & O_APPEND != 0)
+        fuse_reply_write(req, written)
+    }
 }
 
 /// getxattr/listxattr: with size 0 the kernel asks for the length only.

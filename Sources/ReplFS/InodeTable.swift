@@ -19,6 +19,14 @@ final class Inode {
     let isSymlink: Bool
     /// Lookups the kernel holds; guarded by the table's lock.
     fileprivate var lookups: UInt64 = 0
+    /// Held while a replicated change to this file (or, for a directory, to its entries) is applied
+    /// and handed to the stream, so the stream's order per file is the local order.
+    let changeLock = Lock()
+    /// Replication's knowledge of this inode, guarded by the ``Replicator``'s naming lock: its
+    /// stream id (0: not bound) and the entry it was last looked up, created or renamed as.
+    var streamID: UInt64 = 0
+    var lastParent: Inode?
+    var lastName: [UInt8] = []
 
     init(fd: Int32, stat st: stat) {
         self.fd = fd
@@ -75,12 +83,21 @@ final class InodeTable {
     }
 
     /// Drops `count` kernel lookups of a node; the inode goes when none is left.
-    func forget(_ nodeID: fuse_ino_t, count: UInt64) {
+    /// - Returns: the inode if the kernel no longer knows it.
+    @discardableResult
+    func forget(_ nodeID: fuse_ino_t, count: UInt64) -> Inode? {
         let inode = self.inode(nodeID)
-        if inode === root { return }
-        lock.withLock {
+        if inode === root { return nil }
+        return lock.withLock {
             inode.lookups -= min(count, inode.lookups)
-            if inode.lookups == 0 { byKey[inode.key] = nil }
+            guard inode.lookups == 0 else { return nil }
+            byKey[inode.key] = nil
+            return inode
         }
+    }
+
+    /// The inode the kernel knows for a backing file, if any.
+    func known(_ key: InodeKey) -> Inode? {
+        lock.withLock { byKey[key] }
     }
 }

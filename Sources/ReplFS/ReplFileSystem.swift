@@ -1,6 +1,7 @@
 import CFuse3
 import CLinux
 import Glibc
+import ReplProtocol
 
 /// Who asked for an operation: new files belong to this user and group, as on a plain directory.
 public struct Caller: Equatable {
@@ -36,13 +37,19 @@ public struct ReplFSOptions {
 public final class ReplFileSystem {
     let options: ReplFSOptions
     let inodes: InodeTable
+    /// Sends every change to the peer (on the primary); nil: a plain passthrough.
+    let replicator: Replicator?
     /// `/proc/self/fd`, to reopen an `O_PATH` descriptor where no `*at` call exists.
     private let procSelfFD: Int32
 
-    /// - Parameter rootFD: an `O_PATH` descriptor of the backing directory; owned from now on.
-    public init(rootFD: Int32, options: ReplFSOptions = ReplFSOptions()) throws {
+    /// - Parameters:
+    ///   - rootFD: an `O_PATH` descriptor of the backing directory; owned from now on.
+    ///   - replicator: replicates every change to the peer; nil for a plain passthrough.
+    public init(rootFD: Int32, options: ReplFSOptions = ReplFSOptions(), replicator: Replicator? = nil) throws {
         self.options = options
         self.inodes = try InodeTable(rootFD: rootFD)
+        self.replicator = replicator
+        replicator?.adoptRoot(inodes.root)
         self.procSelfFD = try sys { Glibc.open("/proc/self/fd", clinux_O_PATH | O_DIRECTORY | O_CLOEXEC) }
     }
 
@@ -61,11 +68,22 @@ public final class ReplFileSystem {
             throw error
         }
         let inode = inodes.remember(fd: fd, stat: st)
+        replicator?.noteName(of: inode, parent: dir, name: name)
         return entry(for: inode, stat: st)
     }
 
     func forget(_ node: fuse_ino_t, count: UInt64) {
-        inodes.forget(node, count: count)
+        if let gone = inodes.forget(node, count: count) { replicator?.forget(gone) }
+    }
+
+    /// Applies a change locally; with a replicator, also sends `message` and waits for the peer
+    /// (see ``Replicator/replicate(locking:referencing:apply:message:)``).
+    @inline(__always)
+    @discardableResult
+    func change<T>(locking inode: Inode?, referencing inodes: @autoclosure () -> [Inode], apply: () throws -> T,
+                   message: (T, MessageContext) throws -> Replicator.Outgoing) throws -> T {
+        guard let replicator else { return try apply() }
+        return try replicator.replicate(locking: inode, referencing: inodes, apply: apply, message: message)
     }
 
     private func entry(for inode: Inode, stat st: stat) -> fuse_entry_param {
@@ -93,8 +111,24 @@ public final class ReplFileSystem {
         var mtime: timespec?
     }
 
-    func setattr(_ node: fuse_ino_t, _ change: AttributeChange, fileHandle: Int32?) throws -> stat {
+    func setattr(_ node: fuse_ino_t, _ attributes: AttributeChange, fileHandle: Int32?) throws -> stat {
         let inode = inodes.inode(node)
+        return try change(locking: inode, referencing: [inode]) {
+            try setAttributes(of: inode, attributes, fileHandle: fileHandle)
+            return try getattr(node)
+        } message: { st, context in
+            // Times as applied here, so both copies carry the same ones (truncating sets mtime too).
+            .message(.setAttributes(SetAttributes(
+                module: context.module, node: context.ids[0],
+                mode: attributes.mode.map { _ in UInt32(st.st_mode & 0o7777) },
+                uid: attributes.uid.map { _ in st.st_uid }, gid: attributes.gid.map { _ in st.st_gid },
+                size: attributes.size.map { _ in UInt64(st.st_size) },
+                accessTime: attributes.atime == nil ? .omit : .set(Timestamp(st.st_atim)),
+                modificationTime: attributes.mtime == nil && attributes.size == nil ? .omit : .set(Timestamp(st.st_mtim)))))
+        }
+    }
+
+    private func setAttributes(of inode: Inode, _ change: AttributeChange, fileHandle: Int32?) throws {
         if let mode = change.mode {
             if let fh = fileHandle {
                 try sys { fchmod(fh, mode) }
@@ -123,7 +157,6 @@ public final class ReplFileSystem {
                 try sys { utimensat(inode.fd, "", &times, clinux_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) }
             }
         }
-        return try getattr(node)
     }
 
     func readlink(_ node: fuse_ino_t) throws -> [CChar] {
@@ -135,41 +168,99 @@ public final class ReplFileSystem {
 
     func mknod(parent: fuse_ino_t, name: UnsafePointer<CChar>, mode: mode_t, rdev: dev_t, caller: Caller) throws -> fuse_entry_param {
         let dir = inodes.inode(parent)
-        try sys { mknodat(dir.fd, name, mode, rdev) }
-        try giveOwnership(dir: dir, name: name, to: caller, mode: mode)
-        return try lookup(parent: parent, name: name)
+        return try change(locking: dir, referencing: [dir]) {
+            try sys { mknodat(dir.fd, name, mode, rdev) }
+            try giveOwnership(dir: dir, name: name, to: caller, mode: mode)
+            return try lookup(parent: parent, name: name)
+        } message: { entry, context in
+            .message(.mknod(Mknod(module: context.module, parent: context.ids[0], name: try fileName(name),
+                                  node: context.newID(for: inodes.inode(entry.ino)), mode: UInt32(entry.attr.st_mode),
+                                  rdev: UInt64(entry.attr.st_rdev), uid: entry.attr.st_uid, gid: entry.attr.st_gid)))
+        }
     }
 
     func mkdir(parent: fuse_ino_t, name: UnsafePointer<CChar>, mode: mode_t, caller: Caller) throws -> fuse_entry_param {
         let dir = inodes.inode(parent)
-        try sys { mkdirat(dir.fd, name, mode) }
-        try giveOwnership(dir: dir, name: name, to: caller, mode: nil)
-        return try lookup(parent: parent, name: name)
+        return try change(locking: dir, referencing: [dir]) {
+            try sys { mkdirat(dir.fd, name, mode) }
+            try giveOwnership(dir: dir, name: name, to: caller, mode: nil)
+            return try lookup(parent: parent, name: name)
+        } message: { entry, context in
+            .message(.mkdir(Mkdir(module: context.module, parent: context.ids[0], name: try fileName(name),
+                                  node: context.newID(for: inodes.inode(entry.ino)), mode: UInt32(entry.attr.st_mode & 0o7777),
+                                  uid: entry.attr.st_uid, gid: entry.attr.st_gid)))
+        }
     }
 
     func symlink(target: UnsafePointer<CChar>, parent: fuse_ino_t, name: UnsafePointer<CChar>, caller: Caller) throws -> fuse_entry_param {
         let dir = inodes.inode(parent)
-        try sys { symlinkat(target, dir.fd, name) }
-        try giveOwnership(dir: dir, name: name, to: caller, mode: nil)
-        return try lookup(parent: parent, name: name)
+        return try change(locking: dir, referencing: [dir]) {
+            try sys { symlinkat(target, dir.fd, name) }
+            try giveOwnership(dir: dir, name: name, to: caller, mode: nil)
+            return try lookup(parent: parent, name: name)
+        } message: { entry, context in
+            guard let linkTarget = SymlinkTarget(bytes: UnsafeRawBufferPointer(start: target, count: strlen(target))) else {
+                throw FSError(ENAMETOOLONG)
+            }
+            return .message(.symlink(Symlink(module: context.module, parent: context.ids[0], name: try fileName(name),
+                                             node: context.newID(for: inodes.inode(entry.ino)), target: linkTarget,
+                                             uid: entry.attr.st_uid, gid: entry.attr.st_gid)))
+        }
     }
 
     func link(_ node: fuse_ino_t, newParent: fuse_ino_t, newName: UnsafePointer<CChar>) throws -> fuse_entry_param {
         let inode = inodes.inode(node)
-        try sys { linkat(inode.fd, "", inodes.inode(newParent).fd, newName, clinux_AT_EMPTY_PATH) }
-        return try lookup(parent: newParent, name: newName)
+        let newDir = inodes.inode(newParent)
+        return try change(locking: newDir, referencing: [inode, newDir]) {
+            try sys { linkat(inode.fd, "", newDir.fd, newName, clinux_AT_EMPTY_PATH) }
+            return try lookup(parent: newParent, name: newName)
+        } message: { _, context in
+            .message(.link(Link(module: context.module, node: context.ids[0], newParent: context.ids[1], newName: try fileName(newName))))
+        }
     }
 
     func unlink(parent: fuse_ino_t, name: UnsafePointer<CChar>) throws {
-        try sys { unlinkat(inodes.inode(parent).fd, name, 0) }
+        try removeEntry(parent: parent, name: name, flags: 0)
     }
 
     func rmdir(parent: fuse_ino_t, name: UnsafePointer<CChar>) throws {
-        try sys { unlinkat(inodes.inode(parent).fd, name, AT_REMOVEDIR) }
+        try removeEntry(parent: parent, name: name, flags: AT_REMOVEDIR)
+    }
+
+    private func removeEntry(parent: fuse_ino_t, name: UnsafePointer<CChar>, flags: Int32) throws {
+        let dir = inodes.inode(parent)
+        try change(locking: dir, referencing: [dir]) {
+            try sys { unlinkat(dir.fd, name, flags) }
+        } message: { _, context in
+            let removal = RemoveEntry(module: context.module, parent: context.ids[0], name: try fileName(name))
+            return .message(flags == AT_REMOVEDIR ? .rmdir(removal) : .unlink(removal))
+        }
     }
 
     func rename(parent: fuse_ino_t, name: UnsafePointer<CChar>, newParent: fuse_ino_t, newName: UnsafePointer<CChar>, flags: UInt32) throws {
-        try sys { clinux_renameat2(inodes.inode(parent).fd, name, inodes.inode(newParent).fd, newName, flags) }
+        let dir = inodes.inode(parent)
+        let newDir = inodes.inode(newParent)
+        try change(locking: dir, referencing: [dir, newDir]) { () -> (moved: Inode?, exchanged: Inode?) in
+            try sys { clinux_renameat2(dir.fd, name, newDir.fd, newName, flags) }
+            guard replicator != nil else { return (nil, nil) }
+            // The inodes now behind the two names, whose last names change with this rename.
+            let exchanged = flags & clinux_RENAME_EXCHANGE != 0 ? knownInode(in: dir, named: name) : nil
+            return (knownInode(in: newDir, named: newName), exchanged)
+        } message: { renamed, context in
+            let newFileName = try fileName(newName)
+            let oldFileName = try fileName(name)
+            context.renamed(renamed.moved, to: newDir, as: newFileName)
+            context.renamed(renamed.exchanged, to: dir, as: oldFileName)
+            return .message(.rename(Rename(module: context.module, parent: context.ids[0], name: oldFileName,
+                                           newParent: context.ids[1], newName: newFileName, flags: flags)))
+        }
+    }
+
+    /// The inode the kernel knows behind an entry, if it knows one.
+    private func knownInode(in dir: Inode, named name: UnsafePointer<CChar>) -> Inode? {
+        var st = stat()
+        guard fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+        return inodes.known(InodeKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino)))
     }
 
     /// New files belong to the caller, and to the directory's group where it is set-group-ID,
@@ -191,6 +282,19 @@ public final class ReplFileSystem {
     /// Opens the backing file with the application's flags; returns the descriptor used as file handle.
     func open(_ node: fuse_ino_t, flags: Int32) throws -> Int32 {
         let inode = inodes.inode(node)
+        guard flags & O_TRUNC != 0 else { return try openBacking(inode, flags: flags) }
+        // Truncating on open is a change: the peer truncates too, to the same modification time.
+        return try change(locking: inode, referencing: [inode]) {
+            try openBacking(inode, flags: flags)
+        } message: { fd, context in
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { return .nothing }
+            return .message(.setAttributes(SetAttributes(module: context.module, node: context.ids[0], size: 0,
+                                                         modificationTime: .set(Timestamp(st.st_mtim)))))
+        }
+    }
+
+    private func openBacking(_ inode: Inode, flags: Int32) throws -> Int32 {
         let fd = try withProcPath(inode) { path in
             try sys { Glibc.open(path, (flags & ~O_NOFOLLOW) | O_CLOEXEC) }
         }
@@ -214,6 +318,18 @@ public final class ReplFileSystem {
 
     func create(parent: fuse_ino_t, name: UnsafePointer<CChar>, mode: mode_t, flags: Int32, caller: Caller) throws -> (fuse_entry_param, Int32) {
         let dir = inodes.inode(parent)
+        return try change(locking: dir, referencing: [dir]) {
+            try createLocally(dir: dir, parent: parent, name: name, mode: mode, flags: flags, caller: caller)
+        } message: { created, context in
+            let entry = created.0
+            return .message(.create(Create(module: context.module, parent: context.ids[0], name: try fileName(name),
+                                           node: context.newID(for: inodes.inode(entry.ino)), mode: UInt32(entry.attr.st_mode & 0o7777),
+                                           uid: entry.attr.st_uid, gid: entry.attr.st_gid, flags: UInt32(bitPattern: flags))))
+        }
+    }
+
+    private func createLocally(dir: Inode, parent: fuse_ino_t, name: UnsafePointer<CChar>, mode: mode_t, flags: Int32,
+                               caller: Caller) throws -> (fuse_entry_param, Int32) {
         let fd = try withoutDirectIO(try sys { openat(dir.fd, name, (flags | O_CREAT | O_CLOEXEC) & ~O_NOFOLLOW, mode) }, flags: flags)
         do {
             try giveOwnership(dir: dir, name: name, to: caller, mode: mode)
@@ -228,23 +344,53 @@ public final class ReplFileSystem {
         close(fileHandle)
     }
 
-    func fsync(fileHandle: Int32, dataOnly: Bool) throws {
-        if dataOnly {
-            try sys { fdatasync(fileHandle) }
-        } else {
-            try sys { Glibc.fsync(fileHandle) }
+    /// Writes `data` at `offset` (at the end for an `O_APPEND` descriptor), in one `pwrite`;
+    /// the replicated write path (without a replicator, writes go straight from the request buffer).
+    func write(_ node: fuse_ino_t, fileHandle: Int32, data: UnsafeRawBufferPointer, offset: off_t, appending: Bool) throws -> Int {
+        let inode = inodes.inode(node)
+        return try change(locking: inode, referencing: [inode]) { () -> (written: Int, at: off_t) in
+            let written = try sys { pwrite(fileHandle, data.baseAddress, data.count, offset) }
+            guard appending else { return (written, offset) }
+            // O_APPEND wrote at the end whatever the offset: the peer must write where this did.
+            var st = stat()
+            try sys { fstat(fileHandle, &st) }
+            return (written, st.st_size - off_t(written))
+        } message: { result, context in
+            .write(node: context.ids[0], offset: UInt64(result.at), data: UnsafeRawBufferPointer(rebasing: data[..<result.written]))
+        }.written
+    }
+
+    /// Locally first; the peer's own fsync is done before it acknowledges.
+    func fsync(_ node: fuse_ino_t, fileHandle: Int32, dataOnly: Bool) throws {
+        let inode = inodes.inode(node)
+        try change(locking: nil, referencing: [inode]) {
+            if dataOnly {
+                try sys { fdatasync(fileHandle) }
+            } else {
+                try sys { Glibc.fsync(fileHandle) }
+            }
+        } message: { _, context in
+            .message(.fsync(Fsync(module: context.module, node: context.ids[0], dataOnly: dataOnly)))
         }
     }
 
-    func fallocate(fileHandle: Int32, mode: Int32, offset: off_t, length: off_t) throws {
-        try sys { clinux_fallocate(fileHandle, mode, Int64(offset), Int64(length)) }
+    func fallocate(_ node: fuse_ino_t, fileHandle: Int32, mode: Int32, offset: off_t, length: off_t) throws {
+        let inode = inodes.inode(node)
+        try change(locking: inode, referencing: [inode]) {
+            try sys { clinux_fallocate(fileHandle, mode, Int64(offset), Int64(length)) }
+        } message: { _, context in
+            .message(.fallocate(Fallocate(module: context.module, node: context.ids[0], mode: UInt32(bitPattern: mode),
+                                          offset: UInt64(offset), length: UInt64(length))))
+        }
     }
 
     func lseek(fileHandle: Int32, offset: off_t, whence: Int32) throws -> off_t {
         try sys { Glibc.lseek(fileHandle, offset, whence) }
     }
 
+    /// Refused while replicating: the kernel then copies through reads and writes, which replicate.
     func copyFileRange(from source: Int32, at sourceOffset: off_t, to destination: Int32, at destinationOffset: off_t, length: Int, flags: UInt32) throws -> Int {
+        if replicator != nil { throw FSError(EOPNOTSUPP) }
         var inOffset = Int64(sourceOffset)
         var outOffset = Int64(destinationOffset)
         return try sys { clinux_copy_file_range(source, &inOffset, destination, &outOffset, length, flags) }
@@ -273,7 +419,13 @@ public final class ReplFileSystem {
     func setxattr(_ node: fuse_ino_t, name: UnsafePointer<CChar>, value: UnsafePointer<CChar>?, size: Int, flags: Int32) throws {
         let inode = inodes.inode(node)
         if inode.isSymlink { throw FSError(EPERM) }
-        try withProcPath(inode) { path in try sys { CLinux.setxattr(path, name, value, size, flags) } }
+        try change(locking: inode, referencing: [inode]) {
+            try withProcPath(inode) { path in try sys { CLinux.setxattr(path, name, value, size, flags) } }
+        } message: { _, context in
+            .message(.setXattr(SetXattr(module: context.module, node: context.ids[0], name: try xattrName(name),
+                                        value: Array(UnsafeRawBufferPointer(start: value, count: size)),
+                                        flags: UInt32(bitPattern: flags))))
+        }
     }
 
     /// Reads an attribute into `buffer`; with an empty buffer, returns the size it needs.
@@ -296,7 +448,11 @@ public final class ReplFileSystem {
     func removexattr(_ node: fuse_ino_t, name: UnsafePointer<CChar>) throws {
         let inode = inodes.inode(node)
         if inode.isSymlink { throw FSError(EPERM) }
-        try withProcPath(inode) { path in try sys { CLinux.removexattr(path, name) } }
+        try change(locking: inode, referencing: [inode]) {
+            try withProcPath(inode) { path in try sys { CLinux.removexattr(path, name) } }
+        } message: { _, context in
+            .message(.removeXattr(RemoveXattr(module: context.module, node: context.ids[0], name: try xattrName(name))))
+        }
     }
 
     /// `/proc/self/fd/N` for an inode, for calls that have no `*at` or `f*` form usable on `O_PATH`.

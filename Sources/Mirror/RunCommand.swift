@@ -1,0 +1,60 @@
+import ArgumentParser
+import Logging
+
+/// `mirror run --config FILE --node NAME --role primary|secondary`: runs one node of the cluster
+/// for the first module of the cluster file, with the role given (until the cluster logic elects it).
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a node: the primary mounts ReplFS and replicates every change to the secondary.",
+        discussion: """
+        The secondary listens on its replication address and applies what the primary sends to its copy of the \
+        module's directory (left unmounted in this version). The primary connects to the secondary, then mounts \
+        ReplFS over its directory; every change returns to the application once the secondary applied it, or \
+        once the secondary is lost (the primary then goes on alone). Only the first module is run, with one \
+        directory.
+        """
+    )
+
+    /// The role given by hand until the cluster logic elects one.
+    enum Role: String, ExpressibleByArgument {
+        case primary, secondary
+    }
+
+    @Option(name: .long, help: "The cluster file (TOML), the same on both nodes.")
+    var config: String
+
+    @Option(name: .long, help: "This node's name in the cluster file.")
+    var node: String
+
+    @Option(name: .long, help: "primary or secondary.")
+    var role: Role
+
+    @Flag(name: .long, help: "Stay in the foreground (required in this version).")
+    var foreground = false
+
+    func validate() throws {
+        guard foreground else { throw ValidationError("only --foreground is supported for now") }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "mirror")
+        logger[metadataKey: "node"] = "\(node)"
+        do {
+            let plan = try NodePlan.load(config: config, node: node)
+            logger[metadataKey: "module"] = "\(plan.moduleName)"
+            if !plan.ignoredModules.isEmpty {
+                logger.warning("this version runs only the first module; not running \(plan.ignoredModules.joined(separator: ", "))")
+            }
+            switch role {
+            case .secondary: try SecondaryNode.run(plan, logger: logger)
+            case .primary: try PrimaryNode.run(plan, logger: logger)
+            }
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw Failure(message: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import CLinux
+import Foundation
+import Glibc
+import XCTest
+
+/// Two `mirror run` nodes on this machine: what the application does on the primary's mount ends
+/// identical in the secondary's copy, and a lost secondary does not stop the primary.
+final class ReplicationTests: XCTestCase {
+    func testNamedAndRandomOperationsEndIdenticalOnTheSecondary() throws {
+        try requireMountPrivileges()
+        let cluster = try TwoNodeCluster()
+        defer { cluster.stop() }
+        try cluster.start()
+        let primary = OperationRunner(root: cluster.primaryDirectory)
+        let named: [Operation] = [
+            .create("a", mode: 0o644, exclusive: true), .write("a", offset: 0, length: 70_000, seed: 1),
+            .append("a", length: 5000, seed: 2), .create("b", mode: 0o600, exclusive: false),
+            .write("b", offset: 4096, length: 100, seed: 3), .rename("b", "a", flags: 0), .link("a", "h"),
+            .symlink(target: "a", "s"), .mkdir("d", mode: 0o755), .mkdir("e", mode: 0o2775), .rmdir("e"),
+            .create("d/f", mode: 0o644, exclusive: true), .write("d/f", offset: 0, length: 300_000, seed: 4),
+            .chmod("d/f", mode: 0o640), .chown("d/f", uid: 1000, gid: 100), .utimens("d/f", atime: 1000, mtime: 2000),
+            .setxattr("h", name: "user.k", value: "v", flags: 0), .setxattr("h", name: "user.j", value: "w", flags: 0),
+            .removexattr("h", name: "user.j"), .setxattr("d", name: "user.dir", value: "yes", flags: 0),
+            .truncate("d/f", size: 200_000),
+            .fallocate("d/f", mode: clinux_FALLOC_FL_PUNCH_HOLE | clinux_FALLOC_FL_KEEP_SIZE, offset: 8192, length: 65536),
+            .openTruncate("h"), .write("h", offset: 0, length: 10, seed: 5), .mkfifo("d/p"),
+            .rename("d/f", "g", flags: 0), .rename("g", "s", flags: clinux_RENAME_EXCHANGE),
+            .fsync("a", dataOnly: false), .fsync("d", dataOnly: true),
+        ]
+        for operation in named {
+            if case .failed(let code) = primary.apply(operation) { XCTFail("\(operation) failed on the primary: errno \(code)") }
+        }
+        try writeAfterUnlinkingWhileOpen(cluster.primaryDirectory + "/u")
+        var generator = OperationGenerator(seed: 0x5EED_3)
+        for _ in 0..<400 { _ = primary.apply(generator.next()) }
+        _ = primary.apply(.fsync("", dataOnly: false))
+        cluster.stop()
+        XCTAssertFalse(cluster.primaryLog.contains("peer lost"), "the secondary was lost:\n\(cluster.primaryLog)")
+        XCTAssertFalse(cluster.primaryLog.contains("could not apply"), "the secondary refused operations:\n\(cluster.primaryLog)")
+        let differences = try TreeSnapshot(of: cluster.primaryDirectory).differences(from: TreeSnapshot(of: cluster.secondaryDirectory))
+        XCTAssert(differences.isEmpty, "the copies differ:\n" + differences.joined(separator: "\n")
+                  + "\nsecondary's log:\n\(cluster.secondaryLog.suffix(3000))")
+    }
+
+    func testKilledSecondaryLeavesThePrimaryWritingAlone() throws {
+        try requireMountPrivileges()
+        let cluster = try TwoNodeCluster()
+        defer { cluster.stop() }
+        try cluster.start()
+        let fd = open(cluster.primaryDirectory + "/log", O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        let record = [UInt8](repeating: 0x61, count: 4096)
+        for _ in 0..<20 { XCTAssertEqual(write(fd, record, record.count), record.count) }
+        cluster.killSecondary()
+        let started = Date()
+        for _ in 0..<200 {
+            XCTAssertEqual(write(fd, record, record.count), record.count, "errno \(errno)")
+        }
+        XCTAssertEqual(fsync(fd), 0)
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertLessThan(elapsed, 4, "the primary waited for the lost peer longer than the acknowledgement timeout")
+        var st = stat()
+        XCTAssertEqual(fstat(fd, &st), 0)
+        XCTAssertEqual(st.st_size, 220 * 4096)
+        cluster.stop()
+        let lines = cluster.primaryLog.split(separator: "\n").filter { $0.contains("peer lost, continuing alone") }
+        XCTAssertEqual(lines.count, 1, "log:\n\(cluster.primaryLog)")
+    }
+
+    /// Creates `path`, opens it, unlinks it, and writes through the open descriptor.
+    private func writeAfterUnlinkingWhileOpen(_ path: String) throws {
+        let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw TestFailure("open \(path): errno \(errno)") }
+        defer { close(fd) }
+        let bytes = pattern(10_000, seed: 9)
+        XCTAssertEqual(write(fd, bytes, bytes.count), bytes.count)
+        XCTAssertEqual(unlink(path), 0)
+        XCTAssertEqual(pwrite(fd, bytes, bytes.count, 20_000), bytes.count)
+        XCTAssertEqual(fsync(fd), 0)
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// Two nodes of a cluster on this machine (127.0.0.1 and 127.0.0.2, free ports, each with its own
+/// path prefix under a scratch directory), run as `mirror run --foreground` child processes and
+/// stopped by PID when the test ends, whatever happened.
+final class TwoNodeCluster {
+    let scratch: ScratchDirectory
+    let configPath: String
+    /// The module's directory as each node sees it.
+    let primaryDirectory: String
+    let secondaryDirectory: String
+    private(set) var secondary: NodeProcess?
+    private(set) var primary: NodeProcess?
+
+    init() throws {
+        scratch = try ScratchDirectory("repl")
+        primaryDirectory = try scratch.sub("node1/data")
+        secondaryDirectory = try scratch.sub("node2/data")
+        let keyPath = scratch.path + "/cluster.key"
+        guard FileManager.default.createFile(atPath: keyPath, contents: Data(String(repeating: "5a", count: 32).utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
+            throw TestFailure("cannot write \(keyPath)")
+        }
+        configPath = scratch.path + "/cluster.toml"
+        let text = """
+            cluster = "repltest"
+            key_file = "\(keyPath)"
+            ack_timeout = 3
+
+            [[node]]
+            name = "node1"
+            replication = ["127.0.0.1:\(try freePort(on: "127.0.0.1"))"]
+            path_prefix = "\(scratch.path)/node1"
+
+            [[node]]
+            name = "node2"
+            replication = ["127.0.0.2:\(try freePort(on: "127.0.0.2"))"]
+            path_prefix = "\(scratch.path)/node2"
+
+            [[module]]
+            name = "data"
+            directories = ["/data"]
+            """
+        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    /// Starts the secondary (node2), then the primary (node1), and waits until the primary's mount answers.
+    func start() throws {
+        secondary = try NodeProcess(node: "node2", role: "secondary", config: configPath, log: scratch.path + "/node2.log")
+        var backing = stat()
+        guard stat(primaryDirectory, &backing) == 0 else { throw TestFailure("cannot stat \(primaryDirectory)") }
+        let started = try NodeProcess(node: "node1", role: "primary", config: configPath, log: scratch.path + "/node1.log")
+        primary = started
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            var st = stat()
+            if !started.process.isRunning { throw TestFailure("the primary exited before mounting:\n\(started.log)") }
+            if stat(primaryDirectory, &st) == 0, st.st_dev != backing.st_dev { return }
+            usleep(20_000)
+        }
+        throw TestFailure("the primary's mount did not answer within 30 s:\n\(started.log)")
+    }
+
+    var primaryLog: String { primary?.log ?? "" }
+    var secondaryLog: String { secondary?.log ?? "" }
+
+    /// Kills the secondary with SIGKILL, as a crash.
+    func killSecondary() { secondary?.kill9() }
+
+    /// Stops the primary (its mount goes with it), then the secondary.
+    func stop() {
+        primary?.stop()
+        if isReplFSMounted(primaryDirectory) { umount2(primaryDirectory, Int32(MNT_DETACH)) }
+        secondary?.stop()
+    }
+
+    deinit { stop() }
+}
+
+/// One `mirror run --foreground` child process, its standard error in a log file.
+final class NodeProcess {
+    let process = Process()
+    let logPath: String
+
+    init(node: String, role: String, config: String, log: String) throws {
+        logPath = log
+        guard FileManager.default.createFile(atPath: log, contents: nil), let handle = FileHandle(forWritingAtPath: log) else {
+            throw TestFailure("cannot create \(log)")
+        }
+        process.executableURL = URL(fileURLWithPath: mirrorExecutable)
+        process.arguments = ["run", "--config", config, "--node", node, "--role", role, "--foreground"]
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    var pid: pid_t { process.processIdentifier }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// SIGTERM by PID, SIGKILL after 10 s.
+    func stop() {
+        guard process.isRunning else { return }
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// SIGKILL by PID, as a crash.
+    func kill9() {
+        guard process.isRunning else { return }
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+/// A TCP port nobody listens on at `host` now.
+func freePort(on host: String) throws -> UInt16 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket: \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    inet_pton(AF_INET, host, &address.sin_addr)
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw -> Bool in
+            bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+        }
+    }
+    guard bound else { throw TestFailure("bind \(host): \(String(cString: strerror(errno)))") }
+    return UInt16(bigEndian: address.sin_port)
+}
