@@ -1,6 +1,7 @@
 import CLinux
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 /// Two `mirror run` nodes on this machine: what the application does on the primary's mount ends

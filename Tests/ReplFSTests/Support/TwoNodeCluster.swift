@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 /// Two nodes of a cluster on this machine (127.0.0.1 and 127.0.0.2, free ports, each with its own
