@@ -11,8 +11,8 @@ import ReplTransport
 /// of the inodes it names are resolved first (sending `bind` for inodes the peer does not know
 /// yet, parents first), then, under the changed inode's lock, the change is applied locally and
 /// its message sent; the lock is released and the peer's answer awaited. The local result is
-/// what the application gets: a peer that fails the operation or is lost is logged, and after a
-/// loss nothing more is sent (alone; change tracking comes later).
+/// what the application gets: a peer that fails the operation or is lost is logged once, and
+/// from then on nothing more is sent (alone; change tracking and resync come later).
 ///
 /// Lives in ReplFS because it keeps its state in ``Inode`` (the lock, the stream id, the last
 /// name), which no other module sees.
@@ -157,23 +157,31 @@ public final class Replicator {
     }
 
     /// Waits for the peer's answer; failures are logged, never reported to the application.
+    /// A peer that failed an operation holds a copy that differs from ours: like a lost peer,
+    /// it gets nothing more (later operations would build on a copy that is already wrong).
     private func awaitPeer(_ ticket: Ticket, what: String) {
         switch sender.wait(for: ticket) {
         case .applied:
             break
         case .failed(let code):
-            logger.error("""
-                module \(moduleName): the peer could not apply \(what): \(FSError(code)); \
-                the copies may differ now: peer out of date
-                """)
-        case .peerLost:
-            let first = namingLock.withLock { () -> Bool in
-                defer { alone = true }
-                return !alone
+            if goAlone() {
+                logger.error("""
+                    module \(moduleName): the peer could not apply \(what): \(FSError(code)); \
+                    continuing alone: the peer's copy is now out of date
+                    """)
             }
-            if first {
+        case .peerLost:
+            if goAlone() {
                 logger.warning("module \(moduleName): peer lost, continuing alone: the peer's copy is now out of date")
             }
+        }
+    }
+
+    /// Stops replicating; true for the caller that made the switch (it logs why, once).
+    private func goAlone() -> Bool {
+        namingLock.withLock { () -> Bool in
+            defer { alone = true }
+            return !alone
         }
     }
 }

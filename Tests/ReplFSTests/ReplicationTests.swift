@@ -69,6 +69,26 @@ final class ReplicationTests: XCTestCase {
         XCTAssertEqual(lines.count, 1, "log:\n\(cluster.primaryLog)")
     }
 
+    func testAPeerThatFailsAnOperationGetsNothingMore() throws {
+        try requireMountPrivileges()
+        let cluster = try TwoNodeCluster()
+        defer { cluster.stop() }
+        try cluster.start()
+        // The secondary's copy already differs: it holds a file the primary does not know.
+        XCTAssertTrue(FileManager.default.createFile(atPath: cluster.secondaryDirectory + "/clash", contents: Data("theirs".utf8)))
+        let primary = OperationRunner(root: cluster.primaryDirectory)
+        XCTAssertEqual(primary.apply(.create("clash", mode: 0o644, exclusive: true)), .ok(""), "the primary's call succeeds locally")
+        XCTAssertEqual(primary.apply(.create("after", mode: 0o644, exclusive: true)), .ok(""))
+        cluster.stop()
+        let refusals = cluster.primaryLog.split(separator: "\n").filter { $0.contains("could not apply") }
+        XCTAssertEqual(refusals.count, 1, "log:\n\(cluster.primaryLog)")
+        XCTAssertTrue(refusals.first?.contains("continuing alone") ?? false, "log:\n\(cluster.primaryLog)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: cluster.secondaryDirectory + "/after"),
+                       "nothing is sent to a copy known to differ")
+        XCTAssertEqual(try String(contentsOfFile: cluster.secondaryDirectory + "/clash", encoding: .utf8), "theirs",
+                       "the peer's own data is left untouched")
+    }
+
     /// Creates `path`, opens it, unlinks it, and writes through the open descriptor.
     private func writeAfterUnlinkingWhileOpen(_ path: String) throws {
         let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
