@@ -9,6 +9,7 @@ enum MountService {
     /// reports readiness once the mount answers.
     static func serve(path: String, options: ReplFSOptions, threads: Int, replicator: Replicator?,
                       logger: Logger, readiness: ReadinessChannel?) throws {
+        StopSignals.blockInThisAndNewThreads()
         umask(0)
         let backing = try MountPoint.openBacking(path)
         var st = stat()
@@ -27,7 +28,31 @@ enum MountService {
         }
         var loop = FuseSession.LoopOptions()
         loop.threads = threads
+        // libfuse's handlers end the loop only if the signal interrupts the thread that waits in it.
+        StopSignals.unblockInThisThread()
         let result = session.run(loop)
         logger.info("unmounted (loop ended with \(result))")
+    }
+}
+
+/// SIGTERM, SIGINT and SIGHUP, which stop the daemon: delivered only to the thread that waits for
+/// them (the FUSE loop's), never to helper threads (replication, readiness).
+enum StopSignals {
+    static var all: sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, signal) }
+        return set
+    }
+
+    /// Threads started from now on inherit the block.
+    static func blockInThisAndNewThreads() {
+        var set = all
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    static func unblockInThisThread() {
+        var set = all
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 }

@@ -9,6 +9,7 @@ enum PrimaryNode {
     static let connectPatience = Duration.seconds(30)
 
     static func run(_ plan: NodePlan, logger: Logger) throws {
+        StopSignals.blockInThisAndNewThreads()
         let path = try MountPoint.prepare(plan.directory) { logger.warning("\($0)") }
         let connector = ReplicationConnector(addresses: plan.peerAddresses, configuration: plan.handshake, logger: logger)
         let channel = try connector.connect(retryingFor: connectPatience)

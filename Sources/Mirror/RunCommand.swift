@@ -9,7 +9,7 @@ struct RunCommand: ParsableCommand {
         abstract: "Run a node: the primary mounts ReplFS and replicates every change to the secondary.",
         discussion: """
         The secondary listens on its replication address and applies what the primary sends to its copy of the \
-        module's directory (left unmounted in this version). The primary connects to the secondary, then mounts \
+        module's directory, which it mounts read-only for applications (each change visible at once). The primary connects to the secondary, then mounts \
         ReplFS over its directory; every change returns to the application once the secondary applied it, or \
         once the secondary is lost (the primary then goes on alone). Only the first module is run, with one \
         directory.

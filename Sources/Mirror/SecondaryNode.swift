@@ -5,26 +5,22 @@ import ReplFS
 import ReplTransport
 
 /// The secondary's side of `mirror run`: accept the primary's connection and apply its stream to
-/// this node's copy of the module's directory, until SIGTERM, SIGINT or SIGHUP.
+/// this node's copy of the module's directory, which applications see through a read-only ReplFS
+/// mount; until SIGTERM, SIGINT or SIGHUP.
 enum SecondaryNode {
     static func run(_ plan: NodePlan, logger: Logger) throws {
-        // Blocked before any thread starts, so only the waiting main thread receives them.
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&stopSignals, signal) }
-        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
-
+        StopSignals.blockInThisAndNewThreads()
+        let path = try MountPoint.prepare(plan.directory) { logger.warning("\($0)") }
         umask(0)
-        let directoryFD = try MountPoint.openBacking(plan.directory)
+        // Opened before the mount hides the directory: the applier works underneath it.
+        let directoryFD = try MountPoint.openBacking(path)
         defer { close(directoryFD) }
         let listener = try ReplicationListener(address: plan.listenAddress, configuration: plan.handshake, logger: logger) { channel in
             apply(channel, toCopyAt: directoryFD, logger: logger)
         }
-        logger.info("secondary: applying replicated changes to \(plan.directory), left unmounted in this version (the read-only mount comes later)")
-        var received: Int32 = 0
-        sigwait(&stopSignals, &received)
-        logger.info("stopping on signal \(received)")
-        listener.close()
+        defer { listener.close() }
+        logger.info("secondary: applying replicated changes to \(path), mounted read-only for applications")
+        try MountService.serve(path: path, options: .replica, threads: 2, replicator: nil, logger: logger, readiness: nil)
     }
 
     /// Applies one connection's operations with an applier of its own, until the connection ends.

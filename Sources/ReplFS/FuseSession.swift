@@ -26,7 +26,8 @@ public final class FuseSession {
     public init(filesystem: ReplFileSystem, mountPoint: String) throws {
         self.filesystem = filesystem
         self.mountPoint = mountPoint
-        let arguments = ["replfs", "-o", "allow_other,default_permissions,fsname=replfs,subtype=replfs"]
+        let readOnly = filesystem.options.readOnly ? ",ro" : ""
+        let arguments = ["replfs", "-o", "allow_other,default_permissions,fsname=replfs,subtype=replfs" + readOnly]
         var cStrings = arguments.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }
         var ops = makeOperationTable()

@@ -25,8 +25,21 @@ public struct ReplFSOptions {
     public var splice = true
     /// Keep a file's page cache across opens.
     public var keepCache = true
+    /// Mount read-only: applications get `EROFS` for every change (the secondary's copy).
+    public var readOnly = false
 
     public init() {}
+
+    /// The secondary's mount: read-only, and nothing cached that replication could make stale
+    /// (zero attribute/entry timeouts; pages dropped when a file's size or mtime changed), so
+    /// readers see each replicated change at once.
+    public static var replica: ReplFSOptions {
+        var options = ReplFSOptions()
+        options.readOnly = true
+        options.cacheTimeout = 0
+        options.keepCache = false
+        return options
+    }
 }
 
 /// The filesystem: every operation is carried out on the backing directory through descriptors

@@ -32,10 +32,13 @@ final class ReplicationTests: XCTestCase {
             if case .failed(let code) = primary.apply(operation) { XCTFail("\(operation) failed on the primary: errno \(code)") }
         }
         try writeAfterUnlinkingWhileOpen(cluster.primaryDirectory + "/u")
+        try checkTheSecondarysMountShowsEachChangeAtOnce(cluster)
         var generator = OperationGenerator(seed: 0x5EED_3)
         for _ in 0..<400 { _ = primary.apply(generator.next()) }
         _ = primary.apply(.fsync("", dataOnly: false))
         cluster.stop()
+        XCTAssertTrue(cluster.primaryLog.contains("unmounted"), "SIGTERM ends the primary cleanly:\n\(cluster.primaryLog)")
+        XCTAssertTrue(cluster.secondaryLog.contains("unmounted"), "SIGTERM ends the secondary cleanly:\n\(cluster.secondaryLog)")
         XCTAssertFalse(cluster.primaryLog.contains("peer lost"), "the secondary was lost:\n\(cluster.primaryLog)")
         XCTAssertFalse(cluster.primaryLog.contains("could not apply"), "the secondary refused operations:\n\(cluster.primaryLog)")
         let differences = try TreeSnapshot(of: cluster.primaryDirectory).differences(from: TreeSnapshot(of: cluster.secondaryDirectory))
@@ -73,9 +76,9 @@ final class ReplicationTests: XCTestCase {
         try requireMountPrivileges()
         let cluster = try TwoNodeCluster()
         defer { cluster.stop() }
-        try cluster.start()
         // The secondary's copy already differs: it holds a file the primary does not know.
         XCTAssertTrue(FileManager.default.createFile(atPath: cluster.secondaryDirectory + "/clash", contents: Data("theirs".utf8)))
+        try cluster.start()
         let primary = OperationRunner(root: cluster.primaryDirectory)
         XCTAssertEqual(primary.apply(.create("clash", mode: 0o644, exclusive: true)), .ok(""), "the primary's call succeeds locally")
         XCTAssertEqual(primary.apply(.create("after", mode: 0o644, exclusive: true)), .ok(""))
@@ -87,6 +90,25 @@ final class ReplicationTests: XCTestCase {
                        "nothing is sent to a copy known to differ")
         XCTAssertEqual(try String(contentsOfFile: cluster.secondaryDirectory + "/clash", encoding: .utf8), "theirs",
                        "the peer's own data is left untouched")
+    }
+
+    /// On the secondary's read-only mount: a change the primary's call returned from is visible
+    /// at once, and applications cannot write.
+    private func checkTheSecondarysMountShowsEachChangeAtOnce(_ cluster: TwoNodeCluster) throws {
+        let primaryFile = cluster.primaryDirectory + "/visible"
+        let secondaryFile = cluster.secondaryDirectory + "/visible"
+        for round in 0..<5 {
+            let text = "round \(round)\n"
+            try text.write(toFile: primaryFile, atomically: false, encoding: .utf8)
+            XCTAssertEqual(try String(contentsOfFile: secondaryFile, encoding: .utf8), text, "read on the secondary's mount")
+        }
+        XCTAssertEqual(rename(primaryFile, primaryFile + "-renamed"), 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: secondaryFile), "the old name is gone on the secondary at once")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: secondaryFile + "-renamed"))
+        XCTAssertEqual(open(cluster.secondaryDirectory + "/new", O_CREAT | O_WRONLY, 0o644), -1)
+        XCTAssertEqual(errno, EROFS, "applications cannot write on the secondary")
+        XCTAssertEqual(unlink(secondaryFile + "-renamed"), -1)
+        XCTAssertEqual(errno, EROFS)
     }
 
     /// Creates `path`, opens it, unlinks it, and writes through the open descriptor.

@@ -47,21 +47,28 @@ final class TwoNodeCluster {
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
-    /// Starts the secondary (node2), then the primary (node1), and waits until the primary's mount answers.
+    /// Starts the secondary (node2), then the primary (node1), and waits until both mounts answer
+    /// (the secondary's is read-only).
     func start() throws {
-        secondary = try NodeProcess(node: "node2", role: "secondary", config: configPath, log: scratch.path + "/node2.log")
-        var backing = stat()
-        guard stat(primaryDirectory, &backing) == 0 else { throw TestFailure("cannot stat \(primaryDirectory)") }
-        let started = try NodeProcess(node: "node1", role: "primary", config: configPath, log: scratch.path + "/node1.log")
-        primary = started
+        let secondaryStarted = try NodeProcess(node: "node2", role: "secondary", config: configPath, log: scratch.path + "/node2.log")
+        secondary = secondaryStarted
+        try waitForMount(of: secondaryDirectory, by: secondaryStarted, role: "secondary")
+        let primaryStarted = try NodeProcess(node: "node1", role: "primary", config: configPath, log: scratch.path + "/node1.log")
+        primary = primaryStarted
+        try waitForMount(of: primaryDirectory, by: primaryStarted, role: "primary")
+    }
+
+    private func waitForMount(of directory: String, by node: NodeProcess, role: String) throws {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            var st = stat()
-            if !started.process.isRunning { throw TestFailure("the primary exited before mounting:\n\(started.log)") }
-            if stat(primaryDirectory, &st) == 0, st.st_dev != backing.st_dev { return }
+            if !node.process.isRunning { throw TestFailure("the \(role) exited before mounting:\n\(node.log)") }
+            if isReplFSMounted(directory) {
+                var st = stat()
+                if stat(directory, &st) == 0 { return }
+            }
             usleep(20_000)
         }
-        throw TestFailure("the primary's mount did not answer within 30 s:\n\(started.log)")
+        throw TestFailure("the \(role)'s mount did not answer within 30 s:\n\(node.log)")
     }
 
     var primaryLog: String { primary?.log ?? "" }
@@ -70,11 +77,12 @@ final class TwoNodeCluster {
     /// Kills the secondary with SIGKILL, as a crash.
     func killSecondary() { secondary?.kill9() }
 
-    /// Stops the primary (its mount goes with it), then the secondary.
+    /// Stops the primary, then the secondary; their mounts go with them.
     func stop() {
         primary?.stop()
         if isReplFSMounted(primaryDirectory) { umount2(primaryDirectory, Int32(MNT_DETACH)) }
         secondary?.stop()
+        if isReplFSMounted(secondaryDirectory) { umount2(secondaryDirectory, Int32(MNT_DETACH)) }
     }
 
     deinit { stop() }
