@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# ReplFS benchmark: the same workloads on a native ext4 directory, on a ReplFS mount and on a
-# bindfs mount (the plain FUSE passthrough), all under /var/tmp/replfs-bench (a real disk).
+# ReplFS benchmark: the same workloads on a native ext4 directory, on a ReplFS mount, on a
+# bindfs mount (the plain FUSE passthrough) and on a replicated ReplFS mount (a `mirror run`
+# primary replicating synchronously to a `mirror run` secondary on loopback, 127.0.0.1 ->
+# 127.0.0.2), all under /var/tmp/replfs-bench (a real disk).
 #
 #   scripts/bench.sh [--quick] [--threads N] [--no-splice] [--cache-timeout S] [--no-build]
 #
-# Workloads (in this order, each one on native, replfs, bindfs before the next one):
+# Workloads (in this order, each one on native, replfs, bindfs, replicated before the next one):
 #   fio, ioengine=psync, buffered I/O:
 #     seq write 1M      rw=write bs=1M size=$BENCH_SIZE end_fsync=1 (the data reaches the disk
 #                       before the job ends; the fsync time counts in the figure)
@@ -15,7 +17,15 @@
 #   small files: create+write 100 bytes+close, then stat all, then unlink all (python3)
 #   pgbench: a PostgreSQL 15 cluster on each target (unix socket only, in this run's own
 #            directory), pgbench -i -s $BENCH_PG_SCALE, then pgbench -c 4 -j 2 -T $BENCH_RUNTIME
-#   daemon memory: peak VmRSS sampled from /proc/PID/status, and VmHWM, of mirror and bindfs
+#   daemon memory: peak VmRSS sampled from /proc/PID/status, and VmHWM, of mirror, bindfs and
+#                  the replicated target's primary (mirror run --role primary)
+#
+# The replicated target: the script writes a cluster file, a 0600 key file and the two nodes'
+# directories (path_prefix node1/node2) under the run's scratch directory, starts
+# 'mirror run --role secondary --foreground', then '--role primary', and measures on the
+# primary's mount. mirror run takes no --threads/--no-splice/--cache-timeout: those options apply
+# to the replfs target only. A replicated figure is FAIL when a daemon is gone or the primary
+# logged "peer lost" or "continuing alone" (it would be going on alone, unreplicated).
 #
 # Environment (defaults; --quick lowers them for a smoke run):
 #   BENCH_SIZE=1g         sequential file size          (quick: 64m)
@@ -67,7 +77,7 @@ MIRROR=${MIRROR:-$REPO/.build-bench/release/mirror}
 BASE=/var/tmp/replfs-bench
 PGBIN=/usr/lib/postgresql/15/bin
 PGPORT=54329            # only names the unix socket file, in this run's own directory
-TARGETS=(native replfs bindfs)
+TARGETS=(native replfs bindfs replicated)
 MIRROR_ARGS=()
 [[ -n $THREADS ]] && MIRROR_ARGS+=(--threads "$THREADS")
 ((NO_SPLICE)) && MIRROR_ARGS+=(--no-splice)
@@ -109,6 +119,9 @@ MIRROR_PID=""
 MIRROR_DIR=""
 BINDFS_PID=""
 BINDFS_MNT=""
+REPL_PRIMARY_PID=""   # mirror run --role primary (node1), mounts ReplFS over REPL_DIR
+REPL_SECONDARY_PID="" # mirror run --role secondary (node2)
+REPL_DIR=""
 PG_DATA=""        # the cluster running now (one at a time)
 PG_PID=""
 FAILURES=0
@@ -167,6 +180,50 @@ stop_replfs() {
     MIRROR_PID=""
 }
 
+# The replicated target: the primary first (unmounted like the replfs target, so that it exits
+# with its mount), then the secondary by SIGTERM.
+stop_replicated() {
+    if [[ -n $REPL_PRIMARY_PID ]]; then
+        if [[ $(findmnt -n -o FSTYPE --mountpoint "$REPL_DIR" 2>/dev/null | tail -n1) == fuse.replfs ]]; then
+            local tries=0
+            until "$MIRROR" umount --dir "$REPL_DIR" >>"$LOGS/mirror-umount.log" 2>&1; do
+                if ((++tries >= 10)); then
+                    warn "mirror umount of the replicated mount keeps failing; detaching lazily"
+                    "$MIRROR" umount --lazy --dir "$REPL_DIR" >>"$LOGS/mirror-umount.log" 2>&1 || true
+                    break
+                fi
+                sleep 0.5
+            done
+        fi
+        if ! wait_exit "$REPL_PRIMARY_PID" 15; then
+            warn "mirror run primary $REPL_PRIMARY_PID did not exit after unmount: SIGTERM"
+            kill -TERM "$REPL_PRIMARY_PID" 2>/dev/null || true
+            wait_exit "$REPL_PRIMARY_PID" 10 || { warn "SIGKILL to $REPL_PRIMARY_PID"; kill -KILL "$REPL_PRIMARY_PID" 2>/dev/null || true; }
+        fi
+        wait "$REPL_PRIMARY_PID" 2>/dev/null || true
+        if is_mounted "$REPL_DIR" && [[ $(findmnt -n -o FSTYPE --mountpoint "$REPL_DIR" | tail -n1) == fuse.replfs ]]; then
+            warn "stale ReplFS mount left at $REPL_DIR: umount -l"
+            umount -l "$REPL_DIR" || true
+        fi
+        REPL_PRIMARY_PID=""
+    fi
+    if [[ -n $REPL_SECONDARY_PID ]]; then
+        kill -TERM "$REPL_SECONDARY_PID" 2>/dev/null || true
+        if ! wait_exit "$REPL_SECONDARY_PID" 10; then
+            warn "mirror run secondary $REPL_SECONDARY_PID did not exit on SIGTERM: SIGKILL"
+            kill -KILL "$REPL_SECONDARY_PID" 2>/dev/null || true
+        fi
+        wait "$REPL_SECONDARY_PID" 2>/dev/null || true
+        REPL_SECONDARY_PID=""
+    fi
+    # A secondary that mounts its copy (read-only, in later versions) must not leave it mounted.
+    local copy=${REPL_DIR%/node1/data}/node2/data
+    if [[ -n $REPL_DIR ]] && is_mounted "$copy"; then
+        warn "mount left at the secondary's copy $copy: umount -l"
+        umount -l "$copy" || true
+    fi
+}
+
 stop_bindfs() {
     [[ -n $BINDFS_PID ]] || return 0
     if is_mounted "$BINDFS_MNT"; then
@@ -205,6 +262,7 @@ cleanup() {
     stop_pg
     stop_replfs
     stop_bindfs
+    stop_replicated
     if [[ -n $RUN && -d $RUN ]]; then
         if [[ -d ${LOGS:-} ]]; then
             rm -rf "$REPO/bench-results/logs"
@@ -250,7 +308,11 @@ mkdir -p "$LOGS" "$SOCK" "$RUN/pglog" "$RUN/native" "$RUN/replfs" "$RUN/bindfs-s
 chown postgres:postgres "$SOCK" "$RUN/pglog"
 RESULTS=$RUN/results.tsv
 : >"$RESULTS"
-declare -A DIR=([native]=$RUN/native [replfs]=$RUN/replfs [bindfs]=$RUN/bindfs)
+REPL=$RUN/repl     # cluster file, key file, node1/ (primary) and node2/ (secondary) path prefixes
+mkdir -p "$REPL/node1/data" "$REPL/node2/data"
+chmod 755 "$REPL" "$REPL/node1" "$REPL/node2" "$REPL/node1/data" "$REPL/node2/data"
+REPL_DIR=$REPL/node1/data
+declare -A DIR=([native]=$RUN/native [replfs]=$RUN/replfs [bindfs]=$RUN/bindfs [replicated]=$REPL_DIR)
 
 log "scratch $RUN ($fstype on $(findmnt -n -o SOURCE -T "$BASE"))"
 "$MIRROR" mount --dir "$RUN/replfs" --foreground "${MIRROR_ARGS[@]}" >>"$LOGS/mirror.log" 2>&1 8>&- 9>&- &
@@ -277,6 +339,47 @@ done
 is_mounted "$BINDFS_MNT" || die "bindfs did not mount within 30 s"
 log "bindfs mounted $RUN/bindfs-src on $BINDFS_MNT (pid $BINDFS_PID, $(bindfs --version | head -n1))"
 
+# The replicated target: a cluster file for two nodes on loopback, the secondary, then the primary.
+free_port() {
+    python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$1"
+}
+( umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$REPL/cluster.key" )
+chmod 600 "$REPL/cluster.key"
+cat >"$REPL/cluster.toml" <<EOF
+cluster = "bench"
+key_file = "$REPL/cluster.key"
+ack_timeout = 3
+
+[[node]]
+name = "node1"
+replication = ["127.0.0.1:$(free_port 127.0.0.1)"]
+path_prefix = "$REPL/node1"
+
+[[node]]
+name = "node2"
+replication = ["127.0.0.2:$(free_port 127.0.0.2)"]
+path_prefix = "$REPL/node2"
+
+[[module]]
+name = "bench"
+directories = ["/data"]
+EOF
+"$MIRROR" check-config --config "$REPL/cluster.toml" --node node1 >>"$LOGS/mirror-check-config.log" 2>&1 ||
+    die "the replicated target's cluster file is refused: $(tail -n 5 "$LOGS/mirror-check-config.log")"
+"$MIRROR" run --config "$REPL/cluster.toml" --node node2 --role secondary --foreground >>"$LOGS/mirror-secondary.log" 2>&1 8>&- 9>&- &
+REPL_SECONDARY_PID=$!
+"$MIRROR" run --config "$REPL/cluster.toml" --node node1 --role primary --foreground >>"$LOGS/mirror-primary.log" 2>&1 8>&- 9>&- &
+REPL_PRIMARY_PID=$!
+for _ in $(seq 450); do
+    kill -0 "$REPL_SECONDARY_PID" 2>/dev/null || die "mirror run (secondary) exited: $(tail -n 5 "$LOGS/mirror-secondary.log")"
+    kill -0 "$REPL_PRIMARY_PID" 2>/dev/null || die "mirror run (primary) exited: $(tail -n 5 "$LOGS/mirror-primary.log")"
+    [[ $(findmnt -n -o FSTYPE --mountpoint "$REPL_DIR" 2>/dev/null | tail -n1) == fuse.replfs ]] && break
+    sleep 0.1
+done
+[[ $(findmnt -n -o FSTYPE --mountpoint "$REPL_DIR" | tail -n1) == fuse.replfs ]] || die "the primary's ReplFS did not mount within 45 s"
+stat "$REPL_DIR" >/dev/null
+log "replicated: mirror run primary node1 (pid $REPL_PRIMARY_PID) mounted over $REPL_DIR, replicating to secondary node2 (pid $REPL_SECONDARY_PID, $REPL/node2/data)"
+
 # Peak resident memory of a daemon: VmRSS sampled every 0.2 s into $2 (KiB).
 sample_rss() {
     set +e
@@ -293,7 +396,11 @@ sample_rss "$MIRROR_PID" "$RUN/rss-replfs" 8>&- 9>&- &
 SAMPLER_PIDS+=($!)
 sample_rss "$BINDFS_PID" "$RUN/rss-bindfs" 8>&- 9>&- &
 SAMPLER_PIDS+=($!)
-log "daemon RSS at start: replfs $(status_kib "$MIRROR_PID" VmRSS) KiB, bindfs $(status_kib "$BINDFS_PID" VmRSS) KiB"
+sample_rss "$REPL_PRIMARY_PID" "$RUN/rss-replicated" 8>&- 9>&- &
+SAMPLER_PIDS+=($!)
+sample_rss "$REPL_SECONDARY_PID" "$RUN/rss-secondary" 8>&- 9>&- &
+SAMPLER_PIDS+=($!)
+log "daemon RSS at start: replfs $(status_kib "$MIRROR_PID" VmRSS) KiB, bindfs $(status_kib "$BINDFS_PID" VmRSS) KiB, replicated primary $(status_kib "$REPL_PRIMARY_PID" VmRSS) KiB, secondary $(status_kib "$REPL_SECONDARY_PID" VmRSS) KiB"
 
 # ---------------------------------------------------------------- workloads
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
@@ -303,8 +410,17 @@ target_alive() {
     case $1 in
         replfs) kill -0 "$MIRROR_PID" 2>/dev/null && stat "$MIRROR_DIR" >/dev/null 2>&1 ;;
         bindfs) kill -0 "$BINDFS_PID" 2>/dev/null && stat "$BINDFS_MNT" >/dev/null 2>&1 ;;
+        replicated) replication_intact && stat "$REPL_DIR" >/dev/null 2>&1 ;;
         *) return 0 ;;
     esac
+}
+
+# True while both mirror run daemons live and the primary never lost its secondary: a figure
+# measured after "peer lost" (or any other "continuing alone": a peer that failed an operation is
+# dropped too) would be the primary's going on alone, not replication.
+replication_intact() {
+    kill -0 "$REPL_PRIMARY_PID" 2>/dev/null && kill -0 "$REPL_SECONDARY_PID" 2>/dev/null &&
+        ! grep -qiE 'peer lost|continuing alone' "$LOGS/mirror-primary.log" 2>/dev/null
 }
 
 # fio_job KEY TARGET METRIC(bw|iops) DIRECTION(read|write) fio-args...
@@ -400,7 +516,7 @@ run_workload() {
             continue
         fi
         VALUE=""
-        if "$fn" "$target" "$@" && [[ -n $VALUE ]]; then
+        if "$fn" "$target" "$@" && [[ -n $VALUE ]] && { [[ $target != replicated ]] || replication_intact; }; then
             value=$VALUE
             record "$key" "$target" "$value"
             log "$(printf '%-7s %-16s %12s %s' "$target" "$key" "$value" "$unit")"
@@ -411,6 +527,8 @@ run_workload() {
         fi
         [[ $target != replfs ]] || ! kill -0 "$MIRROR_PID" 2>/dev/null ||
             log "        replfs daemon: $(find "/proc/$MIRROR_PID/fd" -mindepth 1 2>/dev/null | wc -l) open fds, VmRSS $(status_kib "$MIRROR_PID" VmRSS) KiB"
+        [[ $target != replicated ]] || ! kill -0 "$REPL_PRIMARY_PID" 2>/dev/null ||
+            log "        replicated primary: $(find "/proc/$REPL_PRIMARY_PID/fd" -mindepth 1 2>/dev/null | wc -l) open fds, VmRSS $(status_kib "$REPL_PRIMARY_PID" VmRSS) KiB"
     done
     done
 }
@@ -442,9 +560,10 @@ pgbench_and_stop() {
 run_workload pgbench TPS pgbench_and_stop
 
 # ---------------------------------------------------------------- memory, table
-for daemon in replfs bindfs; do
+for daemon in replfs bindfs replicated; do
     pid=$MIRROR_PID
     [[ $daemon == bindfs ]] && pid=$BINDFS_PID
+    [[ $daemon == replicated ]] && pid=$REPL_PRIMARY_PID
     hwm=$(status_kib "$pid" VmHWM)
     sampled=$(cat "$RUN/rss-$daemon" 2>/dev/null || echo 0)
     if [[ -n $hwm ]]; then
@@ -457,11 +576,22 @@ for daemon in replfs bindfs; do
     fi
 done
 record rss native "n/a"
+if [[ -n $(status_kib "$REPL_SECONDARY_PID" VmHWM) ]]; then
+    log "replicated secondary memory (not in the table): sampled peak VmRSS $(( $(cat "$RUN/rss-secondary" 2>/dev/null || echo 0) / 1024 )) MiB, VmHWM $(( $(status_kib "$REPL_SECONDARY_PID" VmHWM) / 1024 )) MiB"
+else
+    warn "the replicated target's secondary is gone"
+fi
 
 if [[ -s $LOGS/mirror.log ]] && grep -qiE 'error|warning|fatal|crash' "$LOGS/mirror.log"; then
     warn "the mirror log has errors or warnings:"
     grep -iE 'error|warning|fatal|crash' "$LOGS/mirror.log" | tail -n 20 >&2
 fi
+for node in primary secondary; do
+    if [[ -s $LOGS/mirror-$node.log ]] && grep -qiE 'error|warning|fatal|crash|peer lost|continuing alone' "$LOGS/mirror-$node.log"; then
+        warn "the replicated $node's log (mirror run) has errors, warnings or a lost peer:"
+        grep -iE 'error|warning|fatal|crash|peer lost|continuing alone' "$LOGS/mirror-$node.log" | tail -n 20 >&2
+    fi
+done
 
 ELAPSED=$((SECONDS - START_SECONDS))
 mkdir -p "$REPO/bench-results"
@@ -504,9 +634,11 @@ def ratio(a, b):
     return "%.2f" % (a / b) if a is not None and b else "-"
 width = max(len(label) for _, label in rows)
 for key, label in rows:
-    n, r, b = (values.get((key, t)) for t in ("native", "replfs", "bindfs"))
-    print("%-*s   native %7s   replfs %7s   bindfs %7s   replfs/native %5s   replfs/bindfs %5s"
-          % (width, label, fmt(n), fmt(r), fmt(b), ratio(r, n), ratio(r, b)))
+    n, r, b, p = (values.get((key, t)) for t in ("native", "replfs", "bindfs", "replicated"))
+    print("%-*s   native %7s   replfs %7s   bindfs %7s   replicated %7s   replfs/native %5s   replfs/bindfs %5s"
+          "   repl/native %5s   repl/replfs %5s   repl/bindfs %5s"
+          % (width, label, fmt(n), fmt(r), fmt(b), fmt(p), ratio(r, n), ratio(r, b),
+             ratio(p, n), ratio(p, r), ratio(p, b)))
 EOF
 
 {
@@ -520,7 +652,10 @@ EOF
     echo "rand write 4 jobs: numjobs=4, one ${BENCH_RAND_SIZE} file each, no fsync (page cache on native)."
     echo "small files: create+write 100 B+close, stat, unlink ${BENCH_FILES} files; files/s over the whole cycle."
     echo "pgbench: PostgreSQL 15 defaults (fsync on), unix socket only; -i -s ${BENCH_PG_SCALE}, then -c 4 -j 2 -T ${BENCH_RUNTIME}."
-    echo "RSS: max of sampled VmRSS (every 0.2 s) and VmHWM of the daemon process; native has no daemon."
+    echo "replicated: mirror run primary (node1, 127.0.0.1) -> secondary (node2, 127.0.0.2) on loopback, synchronous,"
+    echo "  ack_timeout 3; the primary's ReplFS has mirror run's fixed settings (4 threads, defaults), not the replfs options."
+    echo "  repl/replfs compares it with the unreplicated replfs target. FAIL: a daemon died or the primary logged \"peer lost\" (or went on alone)."
+    echo "RSS: max of sampled VmRSS (every 0.2 s) and VmHWM of the daemon process (replicated: the primary); native has no daemon."
     echo
     cat "$RUN/table.txt"
     echo
