@@ -154,29 +154,35 @@ stop_pg() {
     PG_PID=""
 }
 
-stop_replfs() {
-    [[ -n $MIRROR_PID ]] || return 0
-    if [[ $(findmnt -n -o FSTYPE --mountpoint "$MIRROR_DIR" 2>/dev/null | tail -n1) == fuse.replfs ]]; then
-        local tries=0
-        until "$MIRROR" umount --dir "$MIRROR_DIR" >>"$LOGS/mirror-umount.log" 2>&1; do
+# stop_mirror_mount PID DIR LABEL: unmounts a ReplFS mount through mirror umount, so that its
+# daemon exits by itself; SIGTERM, then SIGKILL by PID if it does not; a dead mount is detached.
+stop_mirror_mount() {
+    local pid=$1 dir=$2 label=$3 tries=0
+    if [[ $(findmnt -n -o FSTYPE --mountpoint "$dir" 2>/dev/null | tail -n1) == fuse.replfs ]]; then
+        until "$MIRROR" umount --dir "$dir" >>"$LOGS/mirror-umount.log" 2>&1; do
             if ((++tries >= 10)); then
-                warn "mirror umount keeps failing; detaching lazily"
-                "$MIRROR" umount --lazy --dir "$MIRROR_DIR" >>"$LOGS/mirror-umount.log" 2>&1 || true
+                warn "mirror umount of $dir keeps failing; detaching lazily"
+                "$MIRROR" umount --lazy --dir "$dir" >>"$LOGS/mirror-umount.log" 2>&1 || true
                 break
             fi
             sleep 0.5
         done
     fi
-    if ! wait_exit "$MIRROR_PID" 15; then
-        warn "mirror daemon $MIRROR_PID did not exit after unmount: SIGTERM"
-        kill -TERM "$MIRROR_PID" 2>/dev/null || true
-        wait_exit "$MIRROR_PID" 5 || { warn "SIGKILL to $MIRROR_PID"; kill -KILL "$MIRROR_PID" 2>/dev/null || true; }
+    if ! wait_exit "$pid" 15; then
+        warn "$label $pid did not exit after unmount: SIGTERM"
+        kill -TERM "$pid" 2>/dev/null || true
+        wait_exit "$pid" 10 || { warn "SIGKILL to $pid"; kill -KILL "$pid" 2>/dev/null || true; }
     fi
-    wait "$MIRROR_PID" 2>/dev/null || true
-    if is_mounted "$MIRROR_DIR" && [[ $(findmnt -n -o FSTYPE --mountpoint "$MIRROR_DIR" | tail -n1) == fuse.replfs ]]; then
-        warn "stale ReplFS mount left at $MIRROR_DIR: umount -l"
-        umount -l "$MIRROR_DIR" || true
+    wait "$pid" 2>/dev/null || true
+    if is_mounted "$dir" && [[ $(findmnt -n -o FSTYPE --mountpoint "$dir" | tail -n1) == fuse.replfs ]]; then
+        warn "stale ReplFS mount left at $dir: umount -l"
+        umount -l "$dir" || true
     fi
+}
+
+stop_replfs() {
+    [[ -n $MIRROR_PID ]] || return 0
+    stop_mirror_mount "$MIRROR_PID" "$MIRROR_DIR" "mirror daemon"
     MIRROR_PID=""
 }
 
@@ -184,27 +190,7 @@ stop_replfs() {
 # with its mount), then the secondary by SIGTERM.
 stop_replicated() {
     if [[ -n $REPL_PRIMARY_PID ]]; then
-        if [[ $(findmnt -n -o FSTYPE --mountpoint "$REPL_DIR" 2>/dev/null | tail -n1) == fuse.replfs ]]; then
-            local tries=0
-            until "$MIRROR" umount --dir "$REPL_DIR" >>"$LOGS/mirror-umount.log" 2>&1; do
-                if ((++tries >= 10)); then
-                    warn "mirror umount of the replicated mount keeps failing; detaching lazily"
-                    "$MIRROR" umount --lazy --dir "$REPL_DIR" >>"$LOGS/mirror-umount.log" 2>&1 || true
-                    break
-                fi
-                sleep 0.5
-            done
-        fi
-        if ! wait_exit "$REPL_PRIMARY_PID" 15; then
-            warn "mirror run primary $REPL_PRIMARY_PID did not exit after unmount: SIGTERM"
-            kill -TERM "$REPL_PRIMARY_PID" 2>/dev/null || true
-            wait_exit "$REPL_PRIMARY_PID" 10 || { warn "SIGKILL to $REPL_PRIMARY_PID"; kill -KILL "$REPL_PRIMARY_PID" 2>/dev/null || true; }
-        fi
-        wait "$REPL_PRIMARY_PID" 2>/dev/null || true
-        if is_mounted "$REPL_DIR" && [[ $(findmnt -n -o FSTYPE --mountpoint "$REPL_DIR" | tail -n1) == fuse.replfs ]]; then
-            warn "stale ReplFS mount left at $REPL_DIR: umount -l"
-            umount -l "$REPL_DIR" || true
-        fi
+        stop_mirror_mount "$REPL_PRIMARY_PID" "$REPL_DIR" "mirror run primary"
         REPL_PRIMARY_PID=""
     fi
     if [[ -n $REPL_SECONDARY_PID ]]; then
@@ -216,7 +202,7 @@ stop_replicated() {
         wait "$REPL_SECONDARY_PID" 2>/dev/null || true
         REPL_SECONDARY_PID=""
     fi
-    # A secondary that mounts its copy (read-only, in later versions) must not leave it mounted.
+    # The secondary mounts its copy read-only: a mount it left behind is detached.
     local copy=${REPL_DIR%/node1/data}/node2/data
     if [[ -n $REPL_DIR ]] && is_mounted "$copy"; then
         warn "mount left at the secondary's copy $copy: umount -l"
