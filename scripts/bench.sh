@@ -326,30 +326,8 @@ is_mounted "$BINDFS_MNT" || die "bindfs did not mount within 30 s"
 log "bindfs mounted $RUN/bindfs-src on $BINDFS_MNT (pid $BINDFS_PID, $(bindfs --version | head -n1))"
 
 # The replicated target: a cluster file for two nodes on loopback, the secondary, then the primary.
-free_port() {
-    python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$1"
-}
-( umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$REPL/cluster.key" )
-chmod 600 "$REPL/cluster.key"
-cat >"$REPL/cluster.toml" <<EOF
-cluster = "bench"
-key_file = "$REPL/cluster.key"
-ack_timeout = 3
-
-[[node]]
-name = "node1"
-replication = ["127.0.0.1:$(free_port 127.0.0.1)"]
-path_prefix = "$REPL/node1"
-
-[[node]]
-name = "node2"
-replication = ["127.0.0.2:$(free_port 127.0.0.2)"]
-path_prefix = "$REPL/node2"
-
-[[module]]
-name = "bench"
-directories = ["/data"]
-EOF
+source "$REPO/scripts/lib/loopback-cluster.sh"
+write_loopback_cluster "$REPL" bench bench /data
 "$MIRROR" check-config --config "$REPL/cluster.toml" --node node1 >>"$LOGS/mirror-check-config.log" 2>&1 ||
     die "the replicated target's cluster file is refused: $(tail -n 5 "$LOGS/mirror-check-config.log")"
 "$MIRROR" run --config "$REPL/cluster.toml" --node node2 --role secondary --foreground >>"$LOGS/mirror-secondary.log" 2>&1 8>&- 9>&- &

@@ -76,27 +76,8 @@ echo "== same data, same files, same paths"
 
 echo
 echo "== two nodes on this machine: node1 (127.0.0.1) replicates every change to node2 (127.0.0.2)"
-mkdir -p "$demo/node1/app" "$demo/node2/app"
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$demo/cluster.key"
-chmod 600 "$demo/cluster.key"
-cat >"$demo/cluster.toml" <<TOML
-cluster = "demo"
-key_file = "$demo/cluster.key"
-
-[[node]]
-name = "node1"
-replication = ["127.0.0.1:7788"]
-path_prefix = "$demo/node1"
-
-[[node]]
-name = "node2"
-replication = ["127.0.0.2:7788"]
-path_prefix = "$demo/node2"
-
-[[module]]
-name = "shop"
-directories = ["/app"]
-TOML
+source scripts/lib/loopback-cluster.sh
+write_loopback_cluster "$demo" demo shop /app
 "$mirror" check-config --config "$demo/cluster.toml" --node node1 | sed -n 1p
 "$mirror" run --config "$demo/cluster.toml" --node node2 --role secondary --foreground 2>"$demo/node2.log" &
 node_pids=($!)
