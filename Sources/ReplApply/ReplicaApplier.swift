@@ -68,7 +68,8 @@ public final class ReplicaApplier {
         case .setXattr(let setXattr): try apply(setXattr)
         case .removeXattr(let removeXattr): try apply(removeXattr)
         case .hello, .helloReply, .proof, .accept, .refuse, .ack, .nack, .ping, .pong,
-             .regionChecksumsRequest, .regionChecksumsReply:
+             .regionChecksumsRequest, .regionChecksumsReply, .moduleStatus, .moduleStatusReply,
+             .resyncBegin, .resyncDirectory, .resyncTimes, .resyncEnd:
             throw RefusedOperation(code: EINVAL, explanation: "\(message.type) is not an operation to apply")
         }
     }

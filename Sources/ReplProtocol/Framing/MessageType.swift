@@ -34,4 +34,10 @@ public enum MessageType: UInt8, CaseIterable, Sendable {
     case resyncRegion = 64
     case regionChecksumsRequest = 65
     case regionChecksumsReply = 66
+    case moduleStatus = 67
+    case moduleStatusReply = 68
+    case resyncBegin = 69
+    case resyncDirectory = 70
+    case resyncTimes = 71
+    case resyncEnd = 72
 }

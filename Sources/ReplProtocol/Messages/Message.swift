@@ -33,6 +33,12 @@ public enum Message: Equatable, Sendable {
     case resyncRegion(ResyncRegion)
     case regionChecksumsRequest(RegionChecksums)
     case regionChecksumsReply(RegionChecksumsReply)
+    case moduleStatus(ModuleStatus)
+    case moduleStatusReply(ModuleStatusReply)
+    case resyncBegin(ResyncBegin)
+    case resyncDirectory(DirectoryManifest)
+    case resyncTimes(ResyncTimes)
+    case resyncEnd(ResyncEnd)
 
     /// Reads the payload of `frame`; throws if it is malformed or has bytes left over.
     public init(decoding frame: Frame) throws {
@@ -66,6 +72,12 @@ public enum Message: Equatable, Sendable {
         case .resyncRegion: self = .resyncRegion(try ResyncRegion(from: &reader))
         case .regionChecksumsRequest: self = .regionChecksumsRequest(try RegionChecksums(from: &reader))
         case .regionChecksumsReply: self = .regionChecksumsReply(try RegionChecksumsReply(from: &reader))
+        case .moduleStatus: self = .moduleStatus(try ModuleStatus(from: &reader))
+        case .moduleStatusReply: self = .moduleStatusReply(try ModuleStatusReply(from: &reader))
+        case .resyncBegin: self = .resyncBegin(try ResyncBegin(from: &reader))
+        case .resyncDirectory: self = .resyncDirectory(try DirectoryManifest(from: &reader))
+        case .resyncTimes: self = .resyncTimes(try ResyncTimes(from: &reader))
+        case .resyncEnd: self = .resyncEnd(try ResyncEnd(from: &reader))
         }
         try reader.finish()
     }
@@ -100,6 +112,12 @@ public enum Message: Equatable, Sendable {
         case .resyncRegion: return .resyncRegion
         case .regionChecksumsRequest: return .regionChecksumsRequest
         case .regionChecksumsReply: return .regionChecksumsReply
+        case .moduleStatus: return .moduleStatus
+        case .moduleStatusReply: return .moduleStatusReply
+        case .resyncBegin: return .resyncBegin
+        case .resyncDirectory: return .resyncDirectory
+        case .resyncTimes: return .resyncTimes
+        case .resyncEnd: return .resyncEnd
         }
     }
 
@@ -131,6 +149,12 @@ public enum Message: Equatable, Sendable {
         case .resyncRegion(let region): return region
         case .regionChecksumsRequest(let checksums): return checksums
         case .regionChecksumsReply(let reply): return reply
+        case .moduleStatus(let status): return status
+        case .moduleStatusReply(let reply): return reply
+        case .resyncBegin(let begin): return begin
+        case .resyncDirectory(let manifest): return manifest
+        case .resyncTimes(let times): return times
+        case .resyncEnd(let end): return end
         }
     }
 
@@ -146,6 +170,10 @@ public enum Message: Equatable, Sendable {
         case .regionChecksumsRequest(let checksums): return checksums.encodedLength
         case .regionChecksumsReply(let reply): return 8 + reply.checksums.encodedLength
         case .setXattr(let setXattr): return 512 + setXattr.value.count
+        case .resyncDirectory(let manifest):
+            return 1024 + manifest.entries.reduce(manifest.attributes.encodedLengthEstimate) { $0 + $1.encodedLengthEstimate }
+        case .moduleStatus(let status): return 1024 + status.dirty.count * 300
+        case .moduleStatusReply(let reply): return 1024 + reply.status.dirty.count * 300
         default: return 512
         }
     }

@@ -9,13 +9,17 @@ import ReplProtocol
 /// bytes received so far hold no further complete frame, it sends, in one write: a `nack` for
 /// each operation that failed (in order), then one cumulative `ack` for everything handled. An
 /// operation is acknowledged only after `apply` returned for it, so for `fsync` the closure's
-/// fsync is done before the primary hears of it. `ping` is answered with `pong`.
+/// fsync is done before the primary hears of it. `ping` is answered with `pong`; requests are
+/// answered with the reply message the closure returns.
 public final class ReplicationReceiver {
     /// What the `apply` closure reports for one operation.
     public enum ApplyResult: Equatable, Sendable {
         case applied
         /// The operation failed on this node with `errno`; the primary's waiter receives it.
         case failed(errno: Int32)
+        /// A request (`regionChecksumsRequest`, `moduleStatus`) was answered with this message,
+        /// sent back before the acknowledgement that covers the request.
+        case replied(Message)
     }
 
     /// Limits of the receive loop.
@@ -84,8 +88,12 @@ public final class ReplicationReceiver {
                 if case .ping(let token) = message {
                     replies += try encoder.encode(.pong(token: token)).bytes
                 } else if frame.type.isReplicatedOperation {
-                    if case .failed(let code) = apply(frame.sequence, message) {
+                    switch apply(frame.sequence, message) {
+                    case .applied: break
+                    case .failed(let code):
                         replies += try encoder.encode(.nack(Nack(sequence: frame.sequence, errno: code))).bytes
+                    case .replied(let answer):
+                        replies += try encoder.encode(answer).bytes
                     }
                 } else {
                     throw TransportError.unexpectedMessage(frame.type)

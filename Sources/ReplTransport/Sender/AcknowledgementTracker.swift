@@ -1,3 +1,5 @@
+import ReplProtocol
+
 /// What the peer has acknowledged so far, shared by the threads that send, wait and read acks.
 ///
 /// Acknowledgements are cumulative: `ack(n)` covers every frame up to `n`. A `nack(n, errno)`
@@ -9,6 +11,8 @@ final class AcknowledgementTracker {
     private var acknowledgedThrough: UInt64 = 0
     /// Errnos of nacked frames whose waiter has not collected them yet.
     private var failures: [UInt64: Int32] = [:]
+    /// Answers to requests whose waiter has not collected them yet.
+    private var replies: [UInt64: Message] = [:]
     private var lossReason: String?
 
     /// Why the connection was lost, once it was.
@@ -34,6 +38,20 @@ final class AcknowledgementTracker {
             failures[sequence] = errno
             monitor.broadcast()
         }
+    }
+
+    /// Records the peer's answer to request `sequence`; throws if it names a frame never sent.
+    func reply(to sequence: UInt64, with message: Message) throws {
+        try monitor.locked {
+            guard sequence <= lastSent else { throw AcknowledgementError(sequence: sequence, lastSent: lastSent) }
+            replies[sequence] = message
+            monitor.broadcast()
+        }
+    }
+
+    /// Takes the answer recorded for request `sequence`, if one came.
+    func takeReply(to sequence: UInt64) -> Message? {
+        monitor.locked { replies.removeValue(forKey: sequence) }
     }
 
     /// Marks the connection lost and wakes every waiter. Returns `false` if it already was.

@@ -89,6 +89,14 @@ public final class ReplicationSender {
         return tracker.outcome(of: ticket.sequence, until: .now) ?? .peerLost
     }
 
+    /// Waits like ``wait(for:timeout:)`` for a request (`moduleStatus`, `regionChecksumsRequest`)
+    /// and returns the peer's answer with the outcome; `nil` when it was not applied or the peer
+    /// acknowledged it without answering.
+    public func reply(to ticket: Ticket, timeout: Duration? = nil) -> (DeliveryOutcome, Message?) {
+        let outcome = wait(for: ticket, timeout: timeout)
+        return (outcome, outcome == .applied ? tracker.takeReply(to: ticket.sequence) : nil)
+    }
+
     /// Ends the connection: waiters get ``DeliveryOutcome/peerLost`` unless already acknowledged.
     public func close() {
         if tracker.markLost("closed locally") { logger.info("replication to \(peerDescription) closed") }
@@ -136,6 +144,8 @@ public final class ReplicationSender {
         case .ack(let ack): try tracker.acknowledge(through: ack.sequence)
         case .nack(let nack): try tracker.fail(nack.sequence, errno: nack.errno)
         case .pong: break
+        case .regionChecksumsReply(let reply): try tracker.reply(to: reply.requestSequence, with: .regionChecksumsReply(reply))
+        case .moduleStatusReply(let reply): try tracker.reply(to: reply.requestSequence, with: .moduleStatusReply(reply))
         default: throw TransportError.unexpectedMessage(frame.type)
         }
     }

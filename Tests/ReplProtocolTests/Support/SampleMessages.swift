@@ -13,6 +13,23 @@ func sampleMessages() -> [Message] {
     let digests = (0..<5).map { RegionDigest(index: UInt64($0 * 3), digest: ContentDigest(hashing: [UInt8($0)])) }
     let checksums = RegionChecksums(module: 2, path: path("db/base/1234"), fileSize: 5 << 20,
                                     regionSize: 1 << 20, digests: digests)
+    let generations = WireGenerations(current: .max, bitmap: 7, history: [5, 3], upToDate: true)
+    let status = ModuleStatus(module: 1, generations: generations, serving: true, dirty: [
+        DirtyFile(path: path("db/base/1234"), regions: .whole),
+        DirtyFile(path: path("pg_wal/0001"), regions: .some([0, 2, .max])),
+    ])
+    let directory = EntryAttributes(mode: 0o40755, uid: 0, gid: 0, size: 0, accessTime: Timestamp(seconds: 1, nanoseconds: 2),
+                                    modificationTime: Timestamp(seconds: 3, nanoseconds: 4), xattrs: [])
+    let file = EntryAttributes(mode: 0o100640, uid: 26, gid: 26, size: 1 << 40, accessTime: Timestamp(seconds: 1, nanoseconds: 2),
+                               modificationTime: Timestamp(seconds: 3, nanoseconds: 4),
+                               xattrs: [.init(name: XattrName("user.a")!, value: [1, 2]), .init(name: XattrName("user.b")!, value: [])])
+    let entries = [
+        ManifestEntry(name: oddName, attributes: file, linkKey: 99),
+        ManifestEntry(name: name("link"), attributes: EntryAttributes(mode: 0o120777, uid: 0, gid: 0, size: 0,
+                      accessTime: file.accessTime, modificationTime: file.modificationTime, xattrs: []),
+                      symlinkTarget: SymlinkTarget("../x")!),
+        ManifestEntry(name: name("null"), attributes: directory, rdev: 0x103),
+    ]
     let hello = Hello(clusterName: "prod", nodeName: "node1", nonce: nonce(7), modules: ["pg", "files"])
     return [
         .hello(hello),
@@ -51,5 +68,16 @@ func sampleMessages() -> [Message] {
         .resyncRegion(ResyncRegion(module: 1, target: .path(path("db/base/1234")), offset: 0, data: data)),
         .regionChecksumsRequest(checksums),
         .regionChecksumsReply(RegionChecksumsReply(requestSequence: 9, checksums: checksums)),
+        .moduleStatus(status),
+        .moduleStatus(ModuleStatus(module: 0, generations: WireGenerations(current: 0, bitmap: 0, history: [], upToDate: false),
+                                   serving: false, dirty: [])),
+        .moduleStatusReply(ModuleStatusReply(requestSequence: 3, status: status)),
+        .resyncBegin(ResyncBegin(module: 1, method: .checksum, source: generations)),
+        .resyncDirectory(DirectoryManifest(module: 1, path: nil, attributes: directory, part: 0, isLast: false, entries: [])),
+        .resyncDirectory(DirectoryManifest(module: 1, path: path("db/base"), attributes: directory, part: 3, isLast: true,
+                                           entries: entries)),
+        .resyncTimes(ResyncTimes(module: 1, path: path("db/base/1234"), accessTime: Timestamp(seconds: -5, nanoseconds: 0),
+                                 modificationTime: Timestamp(seconds: .max, nanoseconds: 999_999_999))),
+        .resyncEnd(ResyncEnd(module: 1, generations: generations)),
     ]
 }
