@@ -51,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "Mirror",
             dependencies: [
-                "ReplFS", "CLinux", "ClusterConfig", "ReplProtocol", "ReplTransport", "ReplApply",
+                "ReplFS", "CLinux", "ClusterConfig", "ReplProtocol", "ReplTransport", "ReplApply", "MirrorCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -6,6 +6,7 @@ public struct ClusterConfiguration: Equatable, Sendable {
         public static let heartbeatTimeout = Duration.seconds(5)
         public static let ackTimeout = Duration.seconds(3)
         public static let regionSize = 1 << 20
+        public static let stateDirectory = "/var/lib/mirror"
     }
 
     /// The file it was loaded from, as the operator named it (for messages).
@@ -14,6 +15,9 @@ public struct ClusterConfiguration: Equatable, Sendable {
     public var name: String
     /// Absolute path of the pre-shared key file (see `PresharedKey`).
     public var keyFile: String
+    /// Where each node keeps its per-module state (data generations, activity log, change map);
+    /// the node's path prefix applies, so two nodes on one machine keep separate states.
+    public var stateDirectory: String
     /// How often each node sends a heartbeat on every path.
     public var heartbeatInterval: Duration
     /// Silence on every path for this long means the peer is lost.

@@ -3,7 +3,7 @@ import TOMLKit
 /// Turns the top level of a parsed cluster file into a `ClusterConfiguration`, logging every problem.
 enum ClusterDecoder {
     static let acceptedKeys = [
-        "cluster", "key_file", "heartbeat_interval", "heartbeat_timeout", "ack_timeout", "region_size",
+        "cluster", "key_file", "state_dir", "heartbeat_interval", "heartbeat_timeout", "ack_timeout", "region_size",
         "witness", "node", "module",
     ]
     static let regionSizes = 4096...(1 << 30)
@@ -14,6 +14,7 @@ enum ClusterDecoder {
         reader.refuseUnknownKeys(accepted: acceptedKeys)
         let name = reader.readName("cluster")
         let keyFile = reader.readPath("key_file", required: true)
+        let stateDirectory = reader.readPath("state_dir", required: false) ?? ClusterConfiguration.Defaults.stateDirectory
         let defaults = ClusterConfiguration.Defaults.self
         let heartbeatInterval = reader.readSeconds("heartbeat_interval", default: defaults.heartbeatInterval)
         let heartbeatTimeout = reader.readSeconds("heartbeat_timeout", default: defaults.heartbeatTimeout)
@@ -29,7 +30,7 @@ enum ClusterDecoder {
         ClusterRules.check(nodes: nodes, modules: modules, log: log)
         guard let name, let keyFile else { return nil }
         return ClusterConfiguration(
-            file: file, name: name, keyFile: keyFile,
+            file: file, name: name, keyFile: keyFile, stateDirectory: stateDirectory,
             heartbeatInterval: heartbeatInterval, heartbeatTimeout: heartbeatTimeout, ackTimeout: ackTimeout,
             regionSize: regionSize, witness: witness, nodes: nodes.map(\.value), modules: modules.map(\.value)
         )

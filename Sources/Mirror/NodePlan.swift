@@ -14,6 +14,11 @@ struct NodePlan {
     let peerAddresses: [NetworkAddress]
     let handshake: HandshakeConfiguration
     let acknowledgementTimeout: Duration
+    /// This node's state directory for the module (generations, journal); path prefix applied.
+    let stateDirectory: String
+    let regionSize: Int
+    let nodeName: String
+    let peerName: String
     /// Modules after the first, which this version does not run.
     let ignoredModules: [String]
 
@@ -54,6 +59,8 @@ struct NodePlan {
                         listenAddress: NetworkAddress(listen),
                         peerAddresses: peer.replicationAddresses.map(NetworkAddress.init),
                         handshake: handshake, acknowledgementTimeout: cluster.ackTimeout,
+                        stateDirectory: node.localPath(cluster.stateDirectory) + "/" + module.name,
+                        regionSize: cluster.regionSize, nodeName: node.name, peerName: peer.name,
                         ignoredModules: cluster.modules.dropFirst().map(\.name))
     }
 }

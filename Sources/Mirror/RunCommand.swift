@@ -11,8 +11,10 @@ struct RunCommand: ParsableCommand {
         The secondary listens on its replication address and applies what the primary sends to its copy of the \
         module's directory, which it mounts read-only for applications (each change visible at once). The primary connects to the secondary, then mounts \
         ReplFS over its directory; every change returns to the application once the secondary applied it, or \
-        once the secondary is lost (the primary then goes on alone). Only the first module is run, with one \
-        directory.
+        once the secondary is lost (the primary then goes on alone, recording what changed in its journal, and \
+        resynchronises the secondary when it returns). Each node keeps the module's data generations and journal \
+        in its state directory (state_dir); a copy that is older than its peer's, or that diverged from it, is \
+        never resynchronised automatically. Only the first module is run, with one directory.
         """
     )
 
@@ -30,11 +32,21 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "primary or secondary.")
     var role: Role
 
+    @Flag(name: .long, help: """
+        Primary only: serve this node's copy even though it is not up to date (a resync towards it did not \
+        complete); it becomes the reference and the peer is resynchronised from it.
+        """)
+    var force = false
+
+    @Option(name: .long, help: "Primary only: seconds to wait for the secondary before serving alone (default 10).")
+    var peerWait: Double = 10
+
     @Flag(name: .long, help: "Stay in the foreground (required in this version).")
     var foreground = false
 
     func validate() throws {
         guard foreground else { throw ValidationError("only --foreground is supported for now") }
+        guard peerWait >= 0, peerWait <= 3600 else { throw ValidationError("--peer-wait must be between 0 and 3600 seconds") }
     }
 
     func run() throws {
@@ -49,7 +61,7 @@ struct RunCommand: ParsableCommand {
             }
             switch role {
             case .secondary: try SecondaryNode.run(plan, logger: logger)
-            case .primary: try PrimaryNode.run(plan, logger: logger)
+            case .primary: try PrimaryNode.run(plan, force: force, peerWait: .milliseconds(Int64(peerWait * 1000)), logger: logger)
             }
         } catch let failure as Failure {
             throw failure

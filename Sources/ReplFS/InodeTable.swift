@@ -19,9 +19,6 @@ final class Inode {
     let isSymlink: Bool
     /// Lookups the kernel holds; guarded by the table's lock.
     fileprivate var lookups: UInt64 = 0
-    /// Held while a replicated change to this file (or, for a directory, to its entries) is applied
-    /// and handed to the stream, so the stream's order per file is the local order.
-    let changeLock = Lock()
     /// Replication's knowledge of this inode, guarded by the ``Replicator``'s naming lock: its
     /// stream id (0: not bound) and the entry it was last looked up, created or renamed as.
     var streamID: UInt64 = 0
@@ -40,6 +37,10 @@ final class Inode {
 /// Maps kernel node ids to backing inodes, counting lookups and forgets as the kernel does.
 final class InodeTable {
     let root: Inode
+    /// Held while a replicated change to a file (or, for a directory, to its entries) is applied
+    /// and handed to the stream, and while a resync reads it, so the stream's order per file is
+    /// the local order. Keyed by inode number, so files the kernel does not know are covered too.
+    let changeLocks = LockStripes()
     private let lock = Lock()
     private var byKey: [InodeKey: Inode] = [:]
 
@@ -96,8 +97,34 @@ final class InodeTable {
         }
     }
 
+    /// Every inode the kernel knows now.
+    var all: [Inode] { lock.withLock { Array(byKey.values) } }
+
     /// The inode the kernel knows for a backing file, if any.
     func known(_ key: InodeKey) -> Inode? {
         lock.withLock { byKey[key] }
+    }
+}
+
+/// A fixed set of locks shared by all files: a file's lock is chosen by its inode number.
+/// Whoever needs several takes them through ``withLocks(for:_:)`` (sorted, each once), so two
+/// threads never wait for each other in opposite order.
+final class LockStripes {
+    private let locks = (0..<127).map { _ in Lock() }
+
+    private func index(_ ino: UInt64) -> Int { Int(ino % UInt64(127)) }
+
+    func withLock<T>(for ino: UInt64, _ body: () throws -> T) rethrows -> T {
+        try locks[index(ino)].withLock(body)
+    }
+
+    func withLocks<T>(for inos: [UInt64], _ body: () throws -> T) rethrows -> T {
+        let indexes = Array(Set(inos.map(index))).sorted()
+        return try lockingInOrder(indexes[...], body)
+    }
+
+    private func lockingInOrder<T>(_ indexes: ArraySlice<Int>, _ body: () throws -> T) rethrows -> T {
+        guard let first = indexes.first else { return try body() }
+        return try locks[first].withLock { try lockingInOrder(indexes.dropFirst(), body) }
     }
 }

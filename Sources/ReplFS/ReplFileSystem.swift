@@ -62,7 +62,7 @@ public final class ReplFileSystem {
         self.options = options
         self.inodes = try InodeTable(rootFD: rootFD)
         self.replicator = replicator
-        replicator?.adoptRoot(inodes.root)
+        replicator?.adopt(inodes)
         self.procSelfFD = try sys { Glibc.open("/proc/self/fd", clinux_O_PATH | O_DIRECTORY | O_CLOEXEC) }
     }
 
@@ -93,10 +93,12 @@ public final class ReplFileSystem {
     /// (see ``Replicator/replicate(locking:referencing:apply:message:)``).
     @inline(__always)
     @discardableResult
-    func change<T>(locking inode: Inode?, referencing inodes: @autoclosure () -> [Inode], apply: () throws -> T,
-                   message: (T, MessageContext) throws -> Replicator.Outgoing) throws -> T {
+    func change<T>(locking locked: [Inode], referencing inodes: @autoclosure () -> [Inode],
+                   tracking: () -> ChangeExtent = { .none }, trackingAfter: ((T) -> ChangeExtent)? = nil,
+                   apply: () throws -> T, message: (T, MessageContext) throws -> Replicator.Outgoing) throws -> T {
         guard let replicator else { return try apply() }
-        return try replicator.replicate(locking: inode, referencing: inodes, apply: apply, message: message)
+        return try replicator.replicate(locking: locked, referencing: inodes, tracking: tracking, trackingAfter: trackingAfter,
+                                        apply: apply, message: message)
     }
 
     private func entry(for inode: Inode, stat st: stat) -> fuse_entry_param {
@@ -126,7 +128,8 @@ public final class ReplFileSystem {
 
     func setattr(_ node: fuse_ino_t, _ attributes: AttributeChange, fileHandle: Int32?) throws -> stat {
         let inode = inodes.inode(node)
-        return try change(locking: inode, referencing: [inode]) {
+        return try change(locking: [inode], referencing: [inode],
+                          tracking: { attributes.size == nil ? .none : .whole([inode.key.ino]) }) {
             try setAttributes(of: inode, attributes, fileHandle: fileHandle)
             return try getattr(node)
         } message: { st, context in
@@ -181,7 +184,7 @@ public final class ReplFileSystem {
 
     func mknod(parent: fuse_ino_t, name: UnsafePointer<CChar>, mode: mode_t, rdev: dev_t, caller: Caller) throws -> fuse_entry_param {
         let dir = inodes.inode(parent)
-        return try change(locking: dir, referencing: [dir]) {
+        return try change(locking: [dir], referencing: [dir], trackingAfter: { .whole([UInt64($0.attr.st_ino)]) }) {
             try sys { mknodat(dir.fd, name, mode, rdev) }
             try giveOwnership(dir: dir, name: name, to: caller, mode: mode)
             return try lookup(parent: parent, name: name)
@@ -194,7 +197,7 @@ public final class ReplFileSystem {
 
     func mkdir(parent: fuse_ino_t, name: UnsafePointer<CChar>, mode: mode_t, caller: Caller) throws -> fuse_entry_param {
         let dir = inodes.inode(parent)
-        return try change(locking: dir, referencing: [dir]) {
+        return try change(locking: [dir], referencing: [dir]) {
             try sys { mkdirat(dir.fd, name, mode) }
             try giveOwnership(dir: dir, name: name, to: caller, mode: nil)
             return try lookup(parent: parent, name: name)
@@ -207,7 +210,7 @@ public final class ReplFileSystem {
 
     func symlink(target: UnsafePointer<CChar>, parent: fuse_ino_t, name: UnsafePointer<CChar>, caller: Caller) throws -> fuse_entry_param {
         let dir = inodes.inode(parent)
-        return try change(locking: dir, referencing: [dir]) {
+        return try change(locking: [dir], referencing: [dir]) {
             try sys { symlinkat(target, dir.fd, name) }
             try giveOwnership(dir: dir, name: name, to: caller, mode: nil)
             return try lookup(parent: parent, name: name)
@@ -224,7 +227,7 @@ public final class ReplFileSystem {
     func link(_ node: fuse_ino_t, newParent: fuse_ino_t, newName: UnsafePointer<CChar>) throws -> fuse_entry_param {
         let inode = inodes.inode(node)
         let newDir = inodes.inode(newParent)
-        return try change(locking: newDir, referencing: [inode, newDir]) {
+        return try change(locking: [newDir], referencing: [inode, newDir], tracking: { .whole([inode.key.ino]) }) {
             try sys { linkat(inode.fd, "", newDir.fd, newName, clinux_AT_EMPTY_PATH) }
             return try lookup(parent: newParent, name: newName)
         } message: { _, context in
@@ -242,7 +245,7 @@ public final class ReplFileSystem {
 
     private func removeEntry(parent: fuse_ino_t, name: UnsafePointer<CChar>, flags: Int32) throws {
         let dir = inodes.inode(parent)
-        try change(locking: dir, referencing: [dir]) {
+        try change(locking: [dir], referencing: [dir]) {
             try sys { unlinkat(dir.fd, name, flags) }
         } message: { _, context in
             let removal = RemoveEntry(module: context.module, parent: context.ids[0], name: try fileName(name))
@@ -253,7 +256,10 @@ public final class ReplFileSystem {
     func rename(parent: fuse_ino_t, name: UnsafePointer<CChar>, newParent: fuse_ino_t, newName: UnsafePointer<CChar>, flags: UInt32) throws {
         let dir = inodes.inode(parent)
         let newDir = inodes.inode(newParent)
-        try change(locking: dir, referencing: [dir, newDir]) { () -> (moved: Inode?, exchanged: Inode?) in
+        try change(locking: [dir, newDir], referencing: [dir, newDir], tracking: {
+            .whole([entryIno(in: dir, named: name), flags & clinux_RENAME_EXCHANGE != 0 ? entryIno(in: newDir, named: newName) : nil]
+                .compactMap { $0 })
+        }) { () -> (moved: Inode?, exchanged: Inode?) in
             try sys { clinux_renameat2(dir.fd, name, newDir.fd, newName, flags) }
             guard replicator != nil else { return (nil, nil) }
             // The inodes now behind the two names, whose last names change with this rename.
@@ -267,6 +273,13 @@ public final class ReplFileSystem {
             return .message(.rename(Rename(module: context.module, parent: context.ids[0], name: oldFileName,
                                            newParent: context.ids[1], newName: newFileName, flags: flags)))
         }
+    }
+
+    /// The backing inode number behind an entry, if it exists.
+    private func entryIno(in dir: Inode, named name: UnsafePointer<CChar>) -> UInt64? {
+        var st = stat()
+        guard fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+        return UInt64(st.st_ino)
     }
 
     /// The inode the kernel knows behind an entry, if it knows one.
@@ -297,7 +310,7 @@ public final class ReplFileSystem {
         let inode = inodes.inode(node)
         guard flags & O_TRUNC != 0 else { return try openBacking(inode, flags: flags) }
         // Truncating on open is a change: the peer truncates too, to the same modification time.
-        return try change(locking: inode, referencing: [inode]) {
+        return try change(locking: [inode], referencing: [inode], tracking: { .whole([inode.key.ino]) }) {
             try openBacking(inode, flags: flags)
         } message: { fd, context in
             var st = stat()
@@ -331,7 +344,7 @@ public final class ReplFileSystem {
 
     func create(parent: fuse_ino_t, name: UnsafePointer<CChar>, mode: mode_t, flags: Int32, caller: Caller) throws -> (fuse_entry_param, Int32) {
         let dir = inodes.inode(parent)
-        return try change(locking: dir, referencing: [dir]) {
+        return try change(locking: [dir], referencing: [dir], trackingAfter: { .whole([UInt64($0.0.attr.st_ino)]) }) {
             try createLocally(dir: dir, parent: parent, name: name, mode: mode, flags: flags, caller: caller)
         } message: { created, context in
             let entry = created.0
@@ -361,7 +374,9 @@ public final class ReplFileSystem {
     /// the replicated write path (without a replicator, writes go straight from the request buffer).
     func write(_ node: fuse_ino_t, fileHandle: Int32, data: UnsafeRawBufferPointer, offset: off_t, appending: Bool) throws -> Int {
         let inode = inodes.inode(node)
-        return try change(locking: inode, referencing: [inode]) { () -> (written: Int, at: off_t) in
+        return try change(locking: [inode], referencing: [inode], tracking: {
+            .bytes(ino: inode.key.ino, offset: UInt64(appending ? endOfFile(fileHandle) : offset), length: UInt64(data.count))
+        }) { () -> (written: Int, at: off_t) in
             let written = try sys { pwrite(fileHandle, data.baseAddress, data.count, offset) }
             guard appending else { return (written, offset) }
             // O_APPEND wrote at the end whatever the offset: the peer must write where this did.
@@ -373,10 +388,16 @@ public final class ReplFileSystem {
         }.written
     }
 
+    /// The size of an open file (where an `O_APPEND` write will land; the file's lock is held).
+    private func endOfFile(_ fd: Int32) -> off_t {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? st.st_size : 0
+    }
+
     /// Locally first; the peer's own fsync is done before it acknowledges.
     func fsync(_ node: fuse_ino_t, fileHandle: Int32, dataOnly: Bool) throws {
         let inode = inodes.inode(node)
-        try change(locking: nil, referencing: [inode]) {
+        try change(locking: [], referencing: [inode]) {
             if dataOnly {
                 try sys { fdatasync(fileHandle) }
             } else {
@@ -389,7 +410,8 @@ public final class ReplFileSystem {
 
     func fallocate(_ node: fuse_ino_t, fileHandle: Int32, mode: Int32, offset: off_t, length: off_t) throws {
         let inode = inodes.inode(node)
-        try change(locking: inode, referencing: [inode]) {
+        try change(locking: [inode], referencing: [inode],
+                   tracking: { .bytes(ino: inode.key.ino, offset: UInt64(offset), length: UInt64(length)) }) {
             try sys { clinux_fallocate(fileHandle, mode, Int64(offset), Int64(length)) }
         } message: { _, context in
             .message(.fallocate(Fallocate(module: context.module, node: context.ids[0], mode: UInt32(bitPattern: mode),
@@ -432,7 +454,7 @@ public final class ReplFileSystem {
     func setxattr(_ node: fuse_ino_t, name: UnsafePointer<CChar>, value: UnsafePointer<CChar>?, size: Int, flags: Int32) throws {
         let inode = inodes.inode(node)
         if inode.isSymlink { throw FSError(EPERM) }
-        try change(locking: inode, referencing: [inode]) {
+        try change(locking: [inode], referencing: [inode]) {
             try withProcPath(inode) { path in try sys { CLinux.setxattr(path, name, value, size, flags) } }
         } message: { _, context in
             .message(.setXattr(SetXattr(module: context.module, node: context.ids[0], name: try xattrName(name),
@@ -461,7 +483,7 @@ public final class ReplFileSystem {
     func removexattr(_ node: fuse_ino_t, name: UnsafePointer<CChar>) throws {
         let inode = inodes.inode(node)
         if inode.isSymlink { throw FSError(EPERM) }
-        try change(locking: inode, referencing: [inode]) {
+        try change(locking: [inode], referencing: [inode]) {
             try withProcPath(inode) { path in try sys { CLinux.removexattr(path, name) } }
         } message: { _, context in
             .message(.removeXattr(RemoveXattr(module: context.module, node: context.ids[0], name: try xattrName(name))))

@@ -5,17 +5,25 @@ import ReplProtocol
 import ReplTransport
 
 /// The primary's link from ReplFS to the peer: names inodes on the stream and sends each
-/// change after applying it locally, then waits for the peer.
+/// change after applying it locally, then waits for the peer; records in the journal what
+/// the peer may lack.
 ///
-/// Every replicated change runs ``replicate(locking:referencing:apply:message:)``: the stream ids
-/// of the inodes it names are resolved first (sending `bind` for inodes the peer does not know
-/// yet, parents first), then, under the changed inode's lock, the change is applied locally and
-/// its message sent; the lock is released and the peer's answer awaited. The local result is
-/// what the application gets: a peer that fails the operation or is lost is logged once, and
-/// from then on nothing more is sent (alone; change tracking and resync come later).
+/// Every replicated change runs ``replicate(locking:referencing:tracking:trackingAfter:apply:message:)``:
+/// the stream ids of the inodes it names are resolved first (sending `bind` for inodes the peer
+/// does not know yet, parents first), then, under the changed files' locks, the change's extent
+/// is recorded in the ``RegionJournal`` (hot), the change applied locally and its message sent;
+/// the locks are released and the peer's answer awaited, then the journal told whether the peer
+/// has it. The local result is what the application gets.
 ///
-/// Lives in ReplFS because it keeps its state in ``Inode`` (the lock, the stream id, the last
-/// name), which no other module sees.
+/// Without a peer (none attached yet, or lost), changes are applied alone and recorded sticky,
+/// for the next resync. The switch to alone runs the `onAlone` hook first (the daemon persists
+/// a new data generation there), before any change is applied without the peer. A peer that
+/// fails an operation holds a copy that differs: outside a resync it is dropped like a lost
+/// one (the daemon reconnects and resynchronises); during a resync the files involved are
+/// recorded sticky and the resync's next pass sends them.
+///
+/// Lives in ReplFS because it keeps its state in ``Inode`` (the stream id, the last name) and
+/// shares the files' locks with ReplFS, which no other module sees.
 public final class Replicator {
     /// What a change sends once applied locally.
     enum Outgoing {
@@ -27,32 +35,79 @@ public final class Replicator {
 
     /// The module's index in the handshake's module list.
     let module: UInt16
-    private let moduleName: String
-    private let sender: ReplicationSender
-    private let logger: Logger
-    /// Guards the inodes' stream ids and names, the id counter and the alone flag; held while
-    /// a message is handed to the sender, so a `bind` always precedes the uses of its id.
+    let moduleName: String
+    /// What the peer may lack, on disk.
+    public let journal: RegionJournal
+    let logger: Logger
+    private let onAlone: () throws -> Void
+    /// Guards the inodes' stream ids and names, the id counter, the sender and the flags; held
+    /// while a message is handed to the sender, so a `bind` always precedes the uses of its id.
     private let namingLock = Lock()
     fileprivate var lastStreamID = NodeRef.root.id
-    private var alone = false
+    /// nil: alone.
+    private var sender: ReplicationSender?
+    private var resyncing = false
+    /// The `onAlone` hook failed: no change may be applied (its generation is not recorded).
+    private var cannotGoAlone = false
+    private(set) var inodes: InodeTable!
 
+    /// Starts alone: ``attach(_:resyncing:)`` connects a peer.
     /// - Parameters:
-    ///   - sender: the connected stream to the peer; closed by ``close()``.
     ///   - module: the module's index on the stream; `moduleName` is for log lines.
-    public init(sender: ReplicationSender, module: UInt16, moduleName: String, logger: Logger) {
-        self.sender = sender
+    ///   - onAlone: called when a peer is lost, before any change is applied without it; if it
+    ///     throws, every later change fails with `EIO` (nothing is changed unrecorded).
+    public init(module: UInt16, moduleName: String, journal: RegionJournal, logger: Logger,
+                onAlone: @escaping () throws -> Void) {
         self.module = module
         self.moduleName = moduleName
+        self.journal = journal
         self.logger = logger
+        self.onAlone = onAlone
     }
 
-    /// Ends the connection to the peer.
-    public func close() { sender.close() }
-
-    /// Gives the module's root its stream id.
-    func adoptRoot(_ root: Inode) {
-        namingLock.withLock { root.streamID = NodeRef.root.id }
+    /// Called by the file system it serves.
+    func adopt(_ table: InodeTable) {
+        namingLock.withLock {
+            inodes = table
+            table.root.streamID = NodeRef.root.id
+        }
     }
+
+    /// Starts replicating to a newly connected peer. Every inode is bound anew (the peer's ids
+    /// belong to the connection). With `resyncing`, failures the peer reports are expected until
+    /// the resync has made its copy equal: they are recorded, not fatal.
+    public func attach(_ newSender: ReplicationSender, resyncing: Bool) {
+        namingLock.withLock {
+            sender?.close()
+            for inode in inodes?.all ?? [] { inode.streamID = 0 }
+            inodes?.root.streamID = NodeRef.root.id
+            lastStreamID = NodeRef.root.id
+            sender = newSender
+            self.resyncing = resyncing
+        }
+    }
+
+    /// The resync completed: from now on a failure reported by the peer drops it.
+    public func resyncCompleted() {
+        namingLock.withLock { resyncing = false }
+    }
+
+    /// The connected peer's sender, if any (the resync sends on the same stream).
+    public var currentSender: ReplicationSender? { namingLock.withLock { sender } }
+
+    /// Whether the file system it replicates is mounted and serving (the resync walks it).
+    public var isServing: Bool { namingLock.withLock { inodes != nil } }
+
+    /// Whether a peer is attached.
+    public var isReplicating: Bool { currentSender != nil }
+
+    /// Drops the peer (logged by the caller); changes go on alone.
+    public func detach(because reason: String) {
+        if goAlone(from: nil) { logger.warning("module \(moduleName): \(reason); continuing alone") }
+    }
+
+    /// Ends the connection to the peer, if any.
+    public func close() { namingLock.withLock { sender?.close() } }
 
     // MARK: Names
 
@@ -65,26 +120,27 @@ public final class Replicator {
         }
     }
 
-    /// The id the peer knows `inode` by, binding it (and its parents) first if needed; nil when
-    /// replication is off (alone) or no name leads to the inode any more (it needs no replicating:
-    /// the peer never had it by that name).
-    private func streamIDs(of inodes: [Inode]) -> [NodeRef]? {
-        namingLock.withLock {
-            guard !alone else { return nil }
+    /// The ids the peer knows `inodes` by, binding them (and their parents) first if needed; nil
+    /// when alone or when no name leads to one of them any more (the peer never had it by that
+    /// name: nothing to replicate, and the walk of a resync covers it).
+    private func streamIDs(of inodes: [Inode]) throws -> (ReplicationSender, [NodeRef])? {
+        try namingLock.withLock {
+            if cannotGoAlone { throw FSError(EIO) }
+            guard let sender else { return nil }
             var ids: [NodeRef] = []
             for inode in inodes {
-                guard let id = bind(inode) else { return nil }
+                guard let id = bind(inode, on: sender) else { return nil }
                 ids.append(id)
             }
-            return ids
+            return (sender, ids)
         }
     }
 
     /// With the naming lock held.
-    private func bind(_ inode: Inode) -> NodeRef? {
+    private func bind(_ inode: Inode, on sender: ReplicationSender) -> NodeRef? {
         if inode.streamID != 0 { return NodeRef(inode.streamID) }
         guard let parent = inode.lastParent, let name = FileName(bytes: inode.lastName),
-              stillNamed(inode, in: parent, as: name), let parentID = bind(parent) else { return nil }
+              stillNamed(inode, in: parent, as: name), let parentID = bind(parent, on: sender) else { return nil }
         let id = NodeRef(lastStreamID + 1)
         do {
             _ = try sender.send(.bind(Bind(module: module, node: id, parent: parentID, name: name)))
@@ -111,7 +167,7 @@ public final class Replicator {
             let id = NodeRef(inode.streamID)
             inode.streamID = 0
             inode.lastParent = nil
-            if !alone { _ = try? sender.send(.forget(Forget(module: module, node: id))) }
+            if let sender { _ = try? sender.send(.forget(Forget(module: module, node: id))) }
         }
     }
 
@@ -119,69 +175,130 @@ public final class Replicator {
 
     /// Applies one change locally and replicates it; see the type's description.
     /// - Parameters:
-    ///   - inode: locked while applying and sending (the parent directory for namespace changes);
-    ///     nil for changes that need no ordering against others (fsync).
-    ///   - inodes: the inodes the message names, in order; their ids are passed to `message`.
+    ///   - locking: the files whose locks are held while applying and sending (the parent
+    ///     directories for namespace changes); empty for changes that need no ordering (fsync).
+    ///   - referencing: the inodes the message names, in order; their ids are passed to `message`.
+    ///   - tracking: what the change touches, recorded in the journal before it is applied.
+    ///   - trackingAfter: what a change applied alone touches that is known only once applied
+    ///     (the inode a create made).
     ///   - apply: the local change; its error is the operation's, and nothing is sent.
     ///   - message: builds what to send from the local result and the ids; runs with the naming
     ///     lock held (see ``MessageContext``).
     @discardableResult
-    func replicate<T>(locking inode: Inode?, referencing inodes: () -> [Inode], apply: () throws -> T,
+    func replicate<T>(locking: [Inode], referencing inodes: () -> [Inode], tracking: () -> ChangeExtent,
+                      trackingAfter: ((T) -> ChangeExtent)?, apply: () throws -> T,
                       message: (T, MessageContext) throws -> Outgoing) throws -> T {
-        guard let ids = streamIDs(of: inodes()) else {
-            return try inode?.changeLock.withLock(apply) ?? apply()
+        let locks = self.inodes.changeLocks
+        let lockedInos = locking.map(\.key.ino)
+        guard let (sender, ids) = try streamIDs(of: inodes()) else {
+            return try locks.withLocks(for: lockedInos) {
+                _ = try journal.willChange(tracking(), alone: true)
+                let result = try apply()
+                if let trackingAfter { try journal.markSticky(trackingAfter(result)) }
+                return result
+            }
         }
-        func applyAndSend() throws -> (T, (Ticket, String)?) {
-            let result = try apply()
-            return (result, try send(try message(result, MessageContext(ids: ids, replicator: self))))
+        let (result, mark, sent) = try locks.withLocks(for: lockedInos) { () -> (T, JournalMark, Sending) in
+            let mark = try journal.willChange(tracking(), alone: false)
+            let result: T
+            do {
+                result = try apply()
+            } catch {
+                journal.settle(mark, replicated: true)
+                throw error
+            }
+            let sent = send(try message(result, MessageContext(ids: ids, replicator: self)), on: sender)
+            return (result, mark, sent)
         }
-        let (result, sent) = try inode?.changeLock.withLock(applyAndSend) ?? applyAndSend()
-        if let (ticket, what) = sent { awaitPeer(ticket, what: what) }
+        switch sent {
+        case .nothingToSend:
+            journal.settle(mark, replicated: true)
+        case .notSent:
+            journal.settle(mark, replicated: false)
+            if let trackingAfter { try? journal.markSticky(trackingAfter(result)) }
+        case .sent(let ticket, let what):
+            let applied = awaitPeer(ticket, on: sender, what: what, involving: locking + inodes())
+            journal.settle(mark, replicated: applied)
+        }
         return result
     }
 
-    /// Hands one message to the stream; returns its ticket and a description for log lines.
-    private func send(_ outgoing: @autoclosure () throws -> Outgoing) throws -> (Ticket, String)? {
-        try namingLock.withLock {
-            guard !alone else { return nil }
-            switch try outgoing() {
-            case .message(let message):
-                return (try sender.send(message), "\(message.type)")
-            case .write(let node, let offset, let data):
-                return (try sender.sendWrite(module: module, node: node, offset: offset, data: data),
-                        "write of \(data.count) bytes at \(offset) to \(node)")
-            case .nothing:
-                return nil
+    /// What became of a change's message.
+    private enum Sending {
+        case sent(Ticket, String)
+        case nothingToSend
+        /// The peer was dropped meanwhile: the change is the journal's to remember.
+        case notSent
+    }
+
+    /// Hands one message to the stream, unless the peer was dropped since the ids were resolved.
+    private func send(_ outgoing: @autoclosure () throws -> Outgoing, on expected: ReplicationSender) -> Sending {
+        namingLock.withLock {
+            guard let sender, sender === expected else { return .notSent }
+            do {
+                switch try outgoing() {
+                case .message(let message):
+                    return .sent(try sender.send(message), "\(message.type)")
+                case .write(let node, let offset, let data):
+                    return .sent(try sender.sendWrite(module: module, node: node, offset: offset, data: data),
+                                 "write of \(data.count) bytes at \(offset) to \(node)")
+                case .nothing:
+                    return .nothingToSend
+                }
+            } catch {
+                logger.error("module \(moduleName): cannot send a change: \(error)")
+                return .notSent
             }
         }
     }
 
-    /// Waits for the peer's answer; failures are logged, never reported to the application.
-    /// A peer that failed an operation holds a copy that differs from ours: like a lost peer,
-    /// it gets nothing more (later operations would build on a copy that is already wrong).
-    private func awaitPeer(_ ticket: Ticket, what: String) {
+    /// Waits for the peer's answer; returns whether it applied the change. Failures are never
+    /// reported to the application (its change is applied here and recorded).
+    private func awaitPeer(_ ticket: Ticket, on sender: ReplicationSender, what: String, involving files: [Inode]) -> Bool {
         switch sender.wait(for: ticket) {
         case .applied:
-            break
+            return true
         case .failed(let code):
-            if goAlone() {
+            let duringResync = namingLock.withLock { () -> Bool in
+                guard resyncing, self.sender === sender else { return false }
+                // The resync's next pass sends these files; their names are bound anew.
+                for inode in files where inode !== inodes.root { inode.streamID = 0 }
+                return true
+            }
+            if duringResync {
+                try? journal.markSticky(.whole(files.map(\.key.ino)))
+                return true
+            }
+            if goAlone(from: sender) {
                 logger.error("""
                     module \(moduleName): the peer could not apply \(what): \(FSError(code)); \
-                    continuing alone: the peer's copy is now out of date
+                    continuing alone: the peer's copy is now out of date until it is resynchronised
                     """)
             }
+            return false
         case .peerLost:
-            if goAlone() {
-                logger.warning("module \(moduleName): peer lost, continuing alone: the peer's copy is now out of date")
+            if goAlone(from: sender) {
+                logger.warning("module \(moduleName): peer lost (\(sender.lossReason ?? "unknown reason")), continuing alone: the peer's copy is now out of date")
             }
+            return false
         }
     }
 
-    /// Stops replicating; true for the caller that made the switch (it logs why, once).
-    private func goAlone() -> Bool {
+    /// Stops replicating to `lost` (nil: whoever is attached); true for the caller that made the
+    /// switch (it logs why, once). Runs the `onAlone` hook before anything is applied alone.
+    private func goAlone(from lost: ReplicationSender?) -> Bool {
         namingLock.withLock { () -> Bool in
-            defer { alone = true }
-            return !alone
+            guard let current = sender, lost == nil || current === lost else { return false }
+            current.close()
+            sender = nil
+            resyncing = false
+            do {
+                try onAlone()
+            } catch {
+                cannotGoAlone = true
+                logger.critical("module \(moduleName): cannot record that this node serves alone (\(error)); refusing every change")
+            }
+            return true
         }
     }
 }

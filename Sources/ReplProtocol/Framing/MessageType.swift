@@ -38,6 +38,6 @@ public enum MessageType: UInt8, CaseIterable, Sendable {
     case moduleStatusReply = 68
     case resyncBegin = 69
     case resyncDirectory = 70
-    case resyncTimes = 71
+    case resyncFile = 71
     case resyncEnd = 72
 }

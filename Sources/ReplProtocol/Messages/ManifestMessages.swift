@@ -70,10 +70,14 @@ public struct ManifestEntry: Hashable, Sendable {
 }
 
 /// `resyncDirectory`: the source's listing of one directory (by path; the root is the empty
-/// path, sent as `nil`). The target makes its directory hold exactly these entries: it
-/// removes the others, creates the missing ones (regular files empty, at the listed size),
-/// replaces entries of another type, and sets every listed attribute. A long listing comes in
-/// parts; entries missing from every part are removed when the part with `isLast` arrives.
+/// path, sent as `nil`), sent under the directory's lock. The target makes its directory hold
+/// exactly these entries: it removes the others, creates the missing ones (regular files
+/// empty; directories empty, their attributes come with their own listing), replaces entries
+/// of another type (or symbolic links with another target), and sets the attributes of the
+/// entries it created or replaced and of existing symbolic links, devices, fifos and sockets.
+/// Existing regular files keep their content, size and attributes: `resyncFile` sets those, under
+/// the file's own lock. A long listing comes in parts; entries missing from every part are
+/// removed when the part with `isLast` arrives, then the directory's own attributes are set.
 public struct DirectoryManifest: Hashable, Sendable, PayloadCodable {
     public var module: UInt16
     /// nil: the module's root directory.
@@ -140,33 +144,32 @@ public struct DirectoryManifest: Hashable, Sendable, PayloadCodable {
     }
 }
 
-/// `resyncTimes`: the times of a file whose regions a resync just rewrote (writing them
-/// changed the target's modification time).
-public struct ResyncTimes: Hashable, Sendable, PayloadCodable {
+/// `resyncFile`: the source's attributes of one regular file, sent under the file's lock after
+/// the regions the resync sent for it (or alone, when none differed). The target sets the size
+/// (ftruncate), mode, owner and extended attributes, then the times (writing regions changed them).
+/// A directory listing never changes an existing file's size or attributes: this message does,
+/// in the file's own order on the stream.
+public struct ResyncFile: Hashable, Sendable, PayloadCodable {
     public var module: UInt16
     public var path: RelativePath
-    public var accessTime: Timestamp
-    public var modificationTime: Timestamp
+    public var attributes: EntryAttributes
 
-    public init(module: UInt16, path: RelativePath, accessTime: Timestamp, modificationTime: Timestamp) {
+    public init(module: UInt16, path: RelativePath, attributes: EntryAttributes) {
         self.module = module
         self.path = path
-        self.accessTime = accessTime
-        self.modificationTime = modificationTime
+        self.attributes = attributes
     }
 
     func encode(into writer: inout ByteWriter) {
         writer.append(module)
         writer.append(path)
-        writer.append(accessTime)
-        writer.append(modificationTime)
+        writer.append(attributes)
     }
 
     init(from reader: inout ByteReader) throws {
         module = try reader.read(UInt16.self, "module")
         path = try reader.readPath("path")
-        accessTime = try reader.readTimestamp("access time")
-        modificationTime = try reader.readTimestamp("modification time")
+        attributes = try reader.readEntryAttributes("file attributes")
     }
 }
 

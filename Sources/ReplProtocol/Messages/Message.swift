@@ -37,7 +37,7 @@ public enum Message: Equatable, Sendable {
     case moduleStatusReply(ModuleStatusReply)
     case resyncBegin(ResyncBegin)
     case resyncDirectory(DirectoryManifest)
-    case resyncTimes(ResyncTimes)
+    case resyncFile(ResyncFile)
     case resyncEnd(ResyncEnd)
 
     /// Reads the payload of `frame`; throws if it is malformed or has bytes left over.
@@ -76,7 +76,7 @@ public enum Message: Equatable, Sendable {
         case .moduleStatusReply: self = .moduleStatusReply(try ModuleStatusReply(from: &reader))
         case .resyncBegin: self = .resyncBegin(try ResyncBegin(from: &reader))
         case .resyncDirectory: self = .resyncDirectory(try DirectoryManifest(from: &reader))
-        case .resyncTimes: self = .resyncTimes(try ResyncTimes(from: &reader))
+        case .resyncFile: self = .resyncFile(try ResyncFile(from: &reader))
         case .resyncEnd: self = .resyncEnd(try ResyncEnd(from: &reader))
         }
         try reader.finish()
@@ -116,7 +116,7 @@ public enum Message: Equatable, Sendable {
         case .moduleStatusReply: return .moduleStatusReply
         case .resyncBegin: return .resyncBegin
         case .resyncDirectory: return .resyncDirectory
-        case .resyncTimes: return .resyncTimes
+        case .resyncFile: return .resyncFile
         case .resyncEnd: return .resyncEnd
         }
     }
@@ -153,7 +153,7 @@ public enum Message: Equatable, Sendable {
         case .moduleStatusReply(let reply): return reply
         case .resyncBegin(let begin): return begin
         case .resyncDirectory(let manifest): return manifest
-        case .resyncTimes(let times): return times
+        case .resyncFile(let file): return file
         case .resyncEnd(let end): return end
         }
     }

@@ -46,6 +46,8 @@ public struct ModuleStatus: Hashable, Sendable, PayloadCodable {
     public var generations: WireGenerations
     /// Whether the sender serves the module now (PRIM or ALONE).
     public var serving: Bool
+    /// Unix time at which the sender's current generation began without its peer; 0: it did not.
+    public var aloneSince: Int64
     public var dirty: [DirtyFile]
 
     /// Most dirty files listed; a node with more asks for a checksum comparison instead.
@@ -53,10 +55,11 @@ public struct ModuleStatus: Hashable, Sendable, PayloadCodable {
     /// Most region indexes over all listed files.
     public static let maximumDirtyRegions = 65536
 
-    public init(module: UInt16, generations: WireGenerations, serving: Bool, dirty: [DirtyFile]) {
+    public init(module: UInt16, generations: WireGenerations, serving: Bool, aloneSince: Int64 = 0, dirty: [DirtyFile]) {
         self.module = module
         self.generations = generations
         self.serving = serving
+        self.aloneSince = aloneSince
         self.dirty = dirty
     }
 
@@ -64,6 +67,7 @@ public struct ModuleStatus: Hashable, Sendable, PayloadCodable {
         writer.append(module)
         writer.append(generations)
         writer.append(serving)
+        writer.append(aloneSince)
         writer.append(UInt32(dirty.count))
         for file in dirty {
             writer.append(file.path)
@@ -82,6 +86,7 @@ public struct ModuleStatus: Hashable, Sendable, PayloadCodable {
         module = try reader.read(UInt16.self, "module")
         generations = try reader.readGenerations("generations")
         serving = try reader.readBool("serving")
+        aloneSince = try reader.read(Int64.self, "alone since")
         let count = Int(try reader.read(UInt32.self, "dirty file count"))
         guard count <= Self.maximumDirtyFiles else {
             throw reader.invalid("dirty file count", "\(count) exceeds \(Self.maximumDirtyFiles)")

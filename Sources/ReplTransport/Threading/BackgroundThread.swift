@@ -2,9 +2,9 @@ import Glibc
 
 /// Starts plain POSIX threads: the transport blocks in system calls, and so do its callers
 /// (FUSE worker threads), so it uses threads rather than async tasks.
-enum BackgroundThread {
+public enum BackgroundThread {
     /// Runs `body` on a new detached thread.
-    static func start(_ body: @escaping () -> Void) {
+    public static func start(_ body: @escaping () -> Void) {
         final class Box {
             let body: () -> Void
             init(_ body: @escaping () -> Void) { self.body = body }

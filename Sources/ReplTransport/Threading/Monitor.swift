@@ -2,11 +2,11 @@ import Glibc
 
 /// A mutex with one condition variable; timed waits use the monotonic clock, so changing the
 /// system time never shortens or stretches a timeout.
-final class Monitor {
+public final class Monitor {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    init() {
+    public init() {
         pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
@@ -23,7 +23,7 @@ final class Monitor {
     }
 
     /// Runs `body` with the mutex held.
-    func locked<T>(_ body: () throws -> T) rethrows -> T {
+    public func locked<T>(_ body: () throws -> T) rethrows -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()

@@ -4,21 +4,24 @@ import TestSupport
 import XCTest
 
 /// Two nodes of a cluster on this machine (127.0.0.1 and 127.0.0.2, free ports, each with its own
-/// path prefix under a scratch directory), run as `mirror run --foreground` child processes and
-/// stopped by PID when the test ends, whatever happened.
+/// path prefix, hence its own copy and state directory, under a scratch directory), run as
+/// `mirror run --foreground` child processes and stopped by PID when the test ends, whatever
+/// happened. Each node can be started as primary or secondary, stopped, killed and restarted.
 final class TwoNodeCluster {
     let scratch: ScratchDirectory
     let configPath: String
-    /// The module's directory as each node sees it.
-    let primaryDirectory: String
-    let secondaryDirectory: String
-    private(set) var secondary: NodeProcess?
-    private(set) var primary: NodeProcess?
+    /// Each node's copy of the module's directory (its mount point while it runs).
+    let directories: [String: String]
+    private(set) var processes: [String: NodeProcess] = [:]
+    private var logCounter = 0
 
-    init() throws {
+    /// The module's directory as node1 (the usual primary) and node2 see it.
+    var primaryDirectory: String { directories["node1"]! }
+    var secondaryDirectory: String { directories["node2"]! }
+
+    init(ackTimeout: Int = 3) throws {
         scratch = try ScratchDirectory("repl")
-        primaryDirectory = try scratch.sub("node1/data")
-        secondaryDirectory = try scratch.sub("node2/data")
+        directories = ["node1": try scratch.sub("node1/data"), "node2": try scratch.sub("node2/data")]
         let keyPath = scratch.path + "/cluster.key"
         guard FileManager.default.createFile(atPath: keyPath, contents: Data(String(repeating: "5a", count: 32).utf8),
                                              attributes: [.posixPermissions: 0o600]) else {
@@ -28,7 +31,7 @@ final class TwoNodeCluster {
         let text = """
             cluster = "repltest"
             key_file = "\(keyPath)"
-            ack_timeout = 3
+            ack_timeout = \(ackTimeout)
 
             [[node]]
             name = "node1"
@@ -47,42 +50,100 @@ final class TwoNodeCluster {
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
-    /// Starts the secondary (node2), then the primary (node1), and waits until both mounts answer
-    /// (the secondary's is read-only).
+    /// Starts node2 as secondary, then node1 as primary, and waits until node2's copy is up to
+    /// date (the first resync done) and both mounts answer.
     func start() throws {
-        let secondaryStarted = try NodeProcess(node: "node2", role: "secondary", config: configPath, log: scratch.path + "/node2.log")
-        secondary = secondaryStarted
-        try waitForMount(of: secondaryDirectory, by: secondaryStarted, role: "secondary")
-        let primaryStarted = try NodeProcess(node: "node1", role: "primary", config: configPath, log: scratch.path + "/node1.log")
-        primary = primaryStarted
-        try waitForMount(of: primaryDirectory, by: primaryStarted, role: "primary")
+        try startSecondary("node2")
+        try startPrimary("node1")
+        try waitForLog(of: "node1", containing: "is up to date", timeout: 60)
+    }
+
+    /// Starts `node` as secondary and waits for its read-only mount.
+    func startSecondary(_ node: String) throws {
+        try startNode(node, arguments: ["--role", "secondary"])
+    }
+
+    /// Starts `node` as primary and waits for its mount (the peer waited for `peerWait` seconds).
+    func startPrimary(_ node: String, peerWait: Double = 10, force: Bool = false) throws {
+        try startNode(node, arguments: ["--role", "primary", "--peer-wait", "\(peerWait)"] + (force ? ["--force"] : []))
+    }
+
+    /// Runs `mirror run` for `node` until it exits (a start that must be refused); its log and status.
+    func runToExit(_ node: String, role: String, peerWait: Double = 10) throws -> (status: Int32, log: String) {
+        let process = try NodeProcess(node: node, arguments: ["--role", role, "--peer-wait", "\(peerWait)"],
+                                      config: configPath, log: nextLogPath(node))
+        processes[node] = process
+        process.process.waitUntilExit()
+        return (process.process.terminationStatus, process.log)
+    }
+
+    private func startNode(_ node: String, arguments: [String]) throws {
+        let process = try NodeProcess(node: node, arguments: arguments, config: configPath, log: nextLogPath(node))
+        processes[node] = process
+        try waitForMount(of: directories[node]!, by: process, role: node)
+    }
+
+    private func nextLogPath(_ node: String) -> String {
+        logCounter += 1
+        return scratch.path + "/\(node)-\(logCounter).log"
     }
 
     private func waitForMount(of directory: String, by node: NodeProcess, role: String) throws {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            if !node.process.isRunning { throw TestFailure("the \(role) exited before mounting:\n\(node.log)") }
+            if !node.process.isRunning { throw TestFailure("\(role) exited before mounting:\n\(node.log)") }
             if isReplFSMounted(directory) {
                 var st = stat()
                 if stat(directory, &st) == 0 { return }
             }
             usleep(20_000)
         }
-        throw TestFailure("the \(role)'s mount did not answer within 30 s:\n\(node.log)")
+        throw TestFailure("\(role)'s mount did not answer within 30 s:\n\(node.log)")
     }
 
-    var primaryLog: String { primary?.log ?? "" }
-    var secondaryLog: String { secondary?.log ?? "" }
+    /// Waits until the running process of `node` logged `text`.
+    func waitForLog(of node: String, containing text: String, timeout: TimeInterval) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if log(of: node).contains(text) { return }
+            if let process = processes[node], !process.process.isRunning {
+                throw TestFailure("\(node) exited while waiting for '\(text)':\n\(log(of: node))")
+            }
+            usleep(50_000)
+        }
+        throw TestFailure("\(node) did not log '\(text)' within \(timeout) s:\n\(log(of: node).suffix(4000))")
+    }
 
-    /// Kills the secondary with SIGKILL, as a crash.
-    func killSecondary() { secondary?.kill9() }
+    /// The log of the last process of `node`.
+    func log(of node: String) -> String { processes[node]?.log ?? "" }
 
-    /// Stops the primary, then the secondary; their mounts go with them.
+    var primaryLog: String { log(of: "node1") }
+    var secondaryLog: String { log(of: "node2") }
+
+    /// The state file of the module on `node` (data generations), as text.
+    func generations(of node: String) -> String {
+        (try? String(contentsOfFile: scratch.path + "/\(node)/var/lib/mirror/data/generations", encoding: .utf8)) ?? ""
+    }
+
+    /// Kills `node` with SIGKILL, as a crash; its stale mount is detached.
+    func kill9(_ node: String) {
+        processes[node]?.kill9()
+        if isReplFSMounted(directories[node]!) { umount2(directories[node]!, Int32(MNT_DETACH)) }
+    }
+
+    /// Kills the secondary (node2) with SIGKILL, as a crash.
+    func killSecondary() { kill9("node2") }
+
+    /// Stops `node` with SIGTERM; its mount goes with it.
+    func stop(_ node: String) {
+        processes[node]?.stop()
+        if isReplFSMounted(directories[node]!) { umount2(directories[node]!, Int32(MNT_DETACH)) }
+    }
+
+    /// Stops node1, then node2.
     func stop() {
-        primary?.stop()
-        if isReplFSMounted(primaryDirectory) { umount2(primaryDirectory, Int32(MNT_DETACH)) }
-        secondary?.stop()
-        if isReplFSMounted(secondaryDirectory) { umount2(secondaryDirectory, Int32(MNT_DETACH)) }
+        stop("node1")
+        stop("node2")
     }
 
     deinit { stop() }
@@ -93,13 +154,13 @@ final class NodeProcess {
     let process = Process()
     let logPath: String
 
-    init(node: String, role: String, config: String, log: String) throws {
+    init(node: String, arguments: [String], config: String, log: String) throws {
         logPath = log
         guard FileManager.default.createFile(atPath: log, contents: nil), let handle = FileHandle(forWritingAtPath: log) else {
             throw TestFailure("cannot create \(log)")
         }
         process.executableURL = URL(fileURLWithPath: mirrorExecutable)
-        process.arguments = ["run", "--config", config, "--node", node, "--role", role, "--foreground"]
+        process.arguments = ["run", "--config", config, "--node", node, "--foreground"] + arguments
         process.standardOutput = handle
         process.standardError = handle
         try process.run()

@@ -14,7 +14,7 @@ func sampleMessages() -> [Message] {
     let checksums = RegionChecksums(module: 2, path: path("db/base/1234"), fileSize: 5 << 20,
                                     regionSize: 1 << 20, digests: digests)
     let generations = WireGenerations(current: .max, bitmap: 7, history: [5, 3], upToDate: true)
-    let status = ModuleStatus(module: 1, generations: generations, serving: true, dirty: [
+    let status = ModuleStatus(module: 1, generations: generations, serving: true, aloneSince: -7, dirty: [
         DirtyFile(path: path("db/base/1234"), regions: .whole),
         DirtyFile(path: path("pg_wal/0001"), regions: .some([0, 2, .max])),
     ])
@@ -76,8 +76,7 @@ func sampleMessages() -> [Message] {
         .resyncDirectory(DirectoryManifest(module: 1, path: nil, attributes: directory, part: 0, isLast: false, entries: [])),
         .resyncDirectory(DirectoryManifest(module: 1, path: path("db/base"), attributes: directory, part: 3, isLast: true,
                                            entries: entries)),
-        .resyncTimes(ResyncTimes(module: 1, path: path("db/base/1234"), accessTime: Timestamp(seconds: -5, nanoseconds: 0),
-                                 modificationTime: Timestamp(seconds: .max, nanoseconds: 999_999_999))),
+        .resyncFile(ResyncFile(module: 1, path: path("db/base/1234"), attributes: file)),
         .resyncEnd(ResyncEnd(module: 1, generations: generations)),
     ]
 }

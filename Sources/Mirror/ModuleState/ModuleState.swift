@@ -1,0 +1,78 @@
+import Glibc
+import MirrorCore
+import ReplFS
+import ReplProtocol
+
+/// A module's persistent state on this node: its state directory (created 0700), data
+/// generations and journal.
+final class ModuleState {
+    let directory: String
+    let generations: GenerationStore
+    let journal: RegionJournal
+
+    init(directory: String, regionSize: Int) throws {
+        self.directory = directory
+        try Self.makeDirectories(directory)
+        generations = try GenerationStore(directory: directory)
+        journal = try RegionJournal(path: directory + "/journal", regionSize: regionSize)
+    }
+
+    /// This node's status for the peer; `rootFD` is the copy's directory (for the journal's paths).
+    func status(serving: Bool, rootFD: Int32) -> (status: ModuleStatus, truncated: Bool) {
+        let (dirty, truncated) = DirtyPaths.resolve(journal.allEntries, under: rootFD)
+        return (ModuleStatus(module: 0, generations: generations.generations.wire, serving: serving,
+                             aloneSince: generations.aloneSince, dirty: dirty), truncated)
+    }
+
+    private static func makeDirectories(_ path: String) throws {
+        var built = ""
+        for component in path.split(separator: "/") {
+            built += "/" + component
+            if mkdir(built, 0o700) != 0 && errno != EEXIST {
+                throw StateFileError(path: built, problem: "cannot be created: \(FSError.last)")
+            }
+        }
+    }
+}
+
+/// Log lines that explain a connect decision.
+enum ConnectExplanation {
+    /// Why two copies cannot be resynchronised automatically, with who changed what since when.
+    static func refusal(_ decision: ConnectDecision, module: String, local: (name: String, status: ModuleStatus),
+                        peer: (name: String, status: ModuleStatus)) -> String {
+        let what: String
+        switch decision.outcome {
+        case .divergence:
+            what = "divergence: both copies changed without the other"
+        case .unrelated:
+            what = "the two copies share no history (another cluster's data?)"
+        case .noReference:
+            what = "neither copy has any history: the operator must choose the reference"
+        case .targetWithChangeMap, .behindUnknownChanges:
+            what = "\(local.name)'s copy is older than \(peer.name)'s: \(local.name) must not serve it as primary"
+        default:
+            what = "\(decision.outcome.rawValue)"
+        }
+        return "module \(module): refusing to resynchronise: \(what) (rule \(decision.rule)). "
+            + describe(local.name, local.status) + "; " + describe(peer.name, peer.status)
+            + ". Nothing was overwritten on either node."
+    }
+
+    static func describe(_ node: String, _ status: ModuleStatus) -> String {
+        let generations = DataGenerations(wire: status.generations)
+        var text = "\(node) holds generation \(generations)"
+        if status.aloneSince > 0 {
+            var time = time_t(status.aloneSince)
+            var parts = tm()
+            gmtime_r(&time, &parts)
+            var buffer = [CChar](repeating: 0, count: 32)
+            strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S UTC", &parts)
+            text += ", served alone since \(String(cString: buffer))"
+        }
+        if !status.dirty.isEmpty {
+            let names = status.dirty.prefix(5).map(\.path.description).joined(separator: ", ")
+            text += ", \(status.dirty.count) file(s) changed without the peer (\(names)\(status.dirty.count > 5 ? ", ..." : ""))"
+        }
+        return text
+    }
+}

@@ -1,0 +1,183 @@
+import Glibc
+import Logging
+import MirrorCore
+import ReplFS
+import ReplProtocol
+import ReplTransport
+
+/// The primary's connection to its peer over time: the status exchange and connect decision,
+/// the resync that brings the peer's copy up to date, and reconnection after a loss.
+final class PrimaryLink {
+    /// What the connect decision lets the primary do with a connected peer.
+    enum Negotiation {
+        /// This node's copy leads: resynchronise the peer with `method`.
+        case lead(ResyncMethod, peerDirty: [DirtyFile])
+        /// The peer must not receive this node's copy; the message says why.
+        case refuse(String)
+    }
+
+    let plan: NodePlan
+    let state: ModuleState
+    let replicator: Replicator
+    let copyFD: Int32
+    let logger: Logger
+    let connector: ReplicationConnector
+    private let stopping = Monitor()
+    private var isStopping = false
+    /// How long a refused peer is left alone before it is tried again.
+    static let refusalPause: Duration = .seconds(30)
+
+    init(plan: NodePlan, state: ModuleState, replicator: Replicator, copyFD: Int32, logger: Logger) {
+        self.plan = plan
+        self.state = state
+        self.replicator = replicator
+        self.copyFD = copyFD
+        self.logger = logger
+        var connector = ReplicationConnector(addresses: plan.peerAddresses, configuration: plan.handshake, logger: logger)
+        connector.connectTimeout = .seconds(1)
+        self.connector = connector
+    }
+
+    func makeSender(_ channel: ReplicationChannel) -> ReplicationSender {
+        ReplicationSender(channel: channel, settings: .init(acknowledgementTimeout: plan.acknowledgementTimeout), logger: logger)
+    }
+
+    /// Sends this node's status, reads the peer's, and decides.
+    func negotiate(_ sender: ReplicationSender) -> Negotiation {
+        let (mine, _) = state.status(serving: true, rootFD: copyFD)
+        let ticket: Ticket
+        do {
+            ticket = try sender.send(.moduleStatus(mine))
+        } catch {
+            return .refuse("module \(plan.moduleName): cannot send this node's status: \(error)")
+        }
+        guard case (.applied, .moduleStatusReply(let reply)?) = sender.reply(to: ticket) else {
+            return .refuse("module \(plan.moduleName): the peer did not answer with its status (\(sender.lossReason ?? "no reply"))")
+        }
+        let peer = reply.status
+        let decision = compareGenerations(local: state.generations.generations, peer: DataGenerations(wire: peer.generations))
+        guard let plan = decision.outcome.sendPlan ?? (decision.outcome == .inSync ? ResyncPlan(.send, .changeMap) : nil) else {
+            return .refuse(ConnectExplanation.refusal(decision, module: self.plan.moduleName,
+                                                      local: (self.plan.nodeName, mine), peer: (self.plan.peerName, peer)))
+        }
+        if peer.serving {
+            return .refuse("module \(self.plan.moduleName): \(self.plan.peerName) says it serves the module too; "
+                + "refusing to replicate over a serving copy. " + ConnectExplanation.describe(self.plan.nodeName, mine)
+                + "; " + ConnectExplanation.describe(self.plan.peerName, peer))
+        }
+        logger.info("module \(self.plan.moduleName): \(self.plan.peerName) connected (\(decision)); resynchronising it by \(plan.kind.rawValue)")
+        return .lead(plan.kind == .checksum ? .checksum : .changeMap, peerDirty: peer.dirty)
+    }
+
+    /// Starts the thread that resynchronises the first peer (if any) and then keeps a peer.
+    func start(resyncingWith first: (ReplicationSender, ResyncMethod, [DirtyFile])?) {
+        BackgroundThread.start { [self] in
+            if let (sender, method, dirty) = first {
+                waitForMount()
+                resync(sender, method: method, peerDirty: dirty)
+            }
+            keepPeer()
+        }
+    }
+
+    func stop() {
+        stopping.locked { isStopping = true }
+    }
+
+    private var stopped: Bool { stopping.locked { isStopping } }
+
+    private func waitForMount() {
+        while !replicator.isServing && !stopped { usleep(10_000) }
+    }
+
+    /// Reconnects whenever the peer is gone.
+    private func keepPeer() {
+        while !stopped {
+            if replicator.isReplicating {
+                usleep(200_000)
+                continue
+            }
+            guard let channel = try? connector.connect() else {
+                usleep(1_000_000)
+                continue
+            }
+            let sender = makeSender(channel)
+            switch negotiate(sender) {
+            case .lead(let method, let dirty):
+                replicator.attach(sender, resyncing: true)
+                resync(sender, method: method, peerDirty: dirty)
+            case .refuse(let message):
+                sender.close()
+                logger.error("\(message)")
+                sleep(Duration.seconds(30))
+            }
+        }
+    }
+
+    /// Brings the peer's copy to this one; on any failure the peer is dropped (and retried).
+    private func resync(_ sender: ReplicationSender, method: ResyncMethod, peerDirty: [DirtyFile]) {
+        let name = plan.moduleName
+        let begin = ResyncBegin(module: 0, method: method, source: state.generations.generations.wire)
+        guard let ticket = try? sender.send(.resyncBegin(begin)), sender.wait(for: ticket) == .applied else {
+            return replicator.detach(because: "the peer did not accept the resync (\(sender.lossReason ?? "refused"))")
+        }
+        let source = ResyncSource(replicator: replicator, sender: sender, method: method, peerDirty: peerDirty, logger: logger)
+        let reporter = ProgressReporter(every: .seconds(5)) { [logger] in
+            logger.info("module \(name): resync \(source.progress)")
+        }
+        defer { reporter.stop() }
+        let report: ResyncSource.Report
+        do {
+            report = try source.run()
+        } catch {
+            return replicator.detach(because: "\(error)")
+        }
+        replicator.resyncCompleted()
+        if state.journal.hasStickyChanges {
+            return replicator.detach(because: "changes made at the end of the resync were not confirmed by the peer; resynchronising again")
+        }
+        let final = state.generations.generations.resyncFinishedAsSource()
+        guard let endTicket = try? sender.send(.resyncEnd(ResyncEnd(module: 0, generations: final.wire))),
+              sender.wait(for: endTicket) == .applied else {
+            return replicator.detach(because: "the peer did not confirm the end of the resync")
+        }
+        do {
+            try state.journal.resyncCompleted()
+            try state.generations.save(final, aloneSince: 0)
+        } catch {
+            return replicator.detach(because: "cannot record the completed resync: \(error)")
+        }
+        let elapsed = source.progress.elapsed
+        logger.info("""
+            module \(name): \(plan.peerName) is up to date: resync by \(method == .checksum ? "checksum" : "change map") sent \
+            \(report.bytesSent) bytes in \(report.regionsSent) regions, \(report.filesVisited) entries seen, \(report.passes) \
+            pass(es), \(elapsed); generation \(final)
+            """)
+    }
+
+    private func sleep(_ duration: Duration) {
+        let deadline = ContinuousClock.now + duration
+        while !stopped && ContinuousClock.now < deadline { usleep(200_000) }
+    }
+}
+
+/// Runs a closure periodically on its own thread until stopped.
+final class ProgressReporter {
+    private let lock = Monitor()
+    private var running = true
+
+    init(every interval: Duration, _ report: @escaping () -> Void) {
+        BackgroundThread.start { [self] in
+            var next = ContinuousClock.now + interval
+            while lock.locked({ running }) {
+                usleep(100_000)
+                if ContinuousClock.now >= next {
+                    report()
+                    next = ContinuousClock.now + interval
+                }
+            }
+        }
+    }
+
+    func stop() { lock.locked { running = false } }
+}
