@@ -7,21 +7,6 @@ struct Failure: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// Starts a function on a detached thread.
-enum Threads {
-    static func detach(_ body: @escaping () -> Void) {
-        final class Box { let body: () -> Void; init(_ body: @escaping () -> Void) { self.body = body } }
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        pthread_detach(thread)
-    }
-}
-
 /// The child's side of the readiness pipe: one line, "ready" or "error: ...".
 struct ReadinessChannel {
     let fd: Int32

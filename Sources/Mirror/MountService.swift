@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import ReplTransport
 import ReplFS
 
 /// Serves ReplFS over a directory until it is unmounted or the daemon is signalled: the part of
@@ -17,7 +18,7 @@ enum MountService {
         let filesystem = try ReplFileSystem(rootFD: backing, options: options, replicator: replicator)
         let session = try FuseSession(filesystem: filesystem, mountPoint: path)
         let backingDevice = UInt64(st.st_dev)
-        Threads.detach {
+        BackgroundThread.start {
             if MountPoint.waitUntilServed(path, backingDevice: backingDevice, timeoutSeconds: 30) {
                 logger.info("mounted (pid \(getpid()), \(threads) thread(s), splice \(options.splice ? "on" : "off"), replication \(replicator == nil ? "off" : "on"))")
                 readiness?.succeed()

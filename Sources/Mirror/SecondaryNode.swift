@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 import Logging
 import MirrorCore
@@ -74,6 +75,10 @@ final class SecondarySession {
             switch message {
             case .moduleStatus(let peer):
                 return .replied(.moduleStatusReply(ModuleStatusReply(requestSequence: sequence, status: decide(peer))))
+            case .verifyDirectory(let listing):
+                return .replied(.verifyReply(VerifyReply(requestSequence: sequence, differences: compare(listing))))
+            case .regionChecksumsRequest:
+                return .failed(errno: EOPNOTSUPP)
             case _ where !accepted:
                 if !refusalLogged {
                     logger.error("module \(plan.moduleName): refusing \(message.type) from the primary: its copy may not replace this one (see above)")
@@ -90,8 +95,6 @@ final class SecondarySession {
                 let adopted = DataGenerations(wire: end.generations).with(upToDate: true)
                 try state.generations.save(adopted, aloneSince: 0)
                 logger.info("module \(plan.moduleName): resync from \(plan.peerName) complete; this copy is up to date, generation \(adopted)")
-            case .regionChecksumsRequest:
-                return .failed(errno: EOPNOTSUPP)
             default:
                 try applier.apply(message)
             }
@@ -99,6 +102,25 @@ final class SecondarySession {
         } catch {
             logger.warning("could not apply: \(error)")
             return .failed(errno: errnoCode(of: error))
+        }
+    }
+
+    /// `mirror verify`: how this copy of a directory differs from the peer's listing.
+    private func compare(_ listing: DirectoryManifest) -> [String] {
+        let shown = listing.path.map { "\($0)/" } ?? "./"
+        var fd = fcntl(copyFD, F_DUPFD_CLOEXEC, 0)
+        for component in listing.path?.bytes.split(separator: UInt8(ascii: "/")) ?? [] where fd >= 0 {
+            let name = component.map { CChar(bitPattern: $0) } + [0]
+            let next = openat(fd, name, clinux_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            close(fd)
+            fd = next
+        }
+        guard fd >= 0 else { return ["\(shown): missing on \(plan.nodeName) (\(FSError.last))"] }
+        defer { close(fd) }
+        do {
+            return try ListingComparison.differences(listing, dirFD: fd, here: plan.nodeName, there: plan.peerName)
+        } catch {
+            return ["\(shown): cannot be read on \(plan.nodeName): \(error)"]
         }
     }
 

@@ -69,7 +69,7 @@ public final class ReplicaApplier {
         case .removeXattr(let removeXattr): try apply(removeXattr)
         case .hello, .helloReply, .proof, .accept, .refuse, .ack, .nack, .ping, .pong,
              .regionChecksumsRequest, .regionChecksumsReply, .moduleStatus, .moduleStatusReply,
-             .resyncBegin, .resyncDirectory, .resyncFile, .resyncEnd:
+             .resyncBegin, .resyncDirectory, .resyncFile, .resyncEnd, .verifyDirectory, .verifyReply:
             throw RefusedOperation(code: EINVAL, explanation: "\(message.type) is not an operation to apply")
         }
     }

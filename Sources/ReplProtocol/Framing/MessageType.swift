@@ -40,4 +40,6 @@ public enum MessageType: UInt8, CaseIterable, Sendable {
     case resyncDirectory = 70
     case resyncFile = 71
     case resyncEnd = 72
+    case verifyDirectory = 73
+    case verifyReply = 74
 }

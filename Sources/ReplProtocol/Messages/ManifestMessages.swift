@@ -234,3 +234,42 @@ extension ByteReader {
                                modificationTime: modificationTime, xattrs: xattrs)
     }
 }
+
+/// `verifyReply`: the differences the peer found for the `verifyDirectory` or `regionChecksumsRequest`
+/// frame `requestSequence`, one human-readable line each (`verify` changes nothing).
+public struct VerifyReply: Hashable, Sendable, PayloadCodable {
+    public var requestSequence: UInt64
+    public var differences: [String]
+
+    /// Most lines in one reply; more are summarised by the last line.
+    public static let maximumDifferences = 1000
+    static let maximumLineLength = 2048
+
+    public init(requestSequence: UInt64, differences: [String]) {
+        self.requestSequence = requestSequence
+        if differences.count > Self.maximumDifferences {
+            self.differences = Array(differences.prefix(Self.maximumDifferences - 1))
+                + ["... and \(differences.count - Self.maximumDifferences + 1) more differences"]
+        } else {
+            self.differences = differences
+        }
+        self.differences = self.differences.map { String($0.utf8.prefix(Self.maximumLineLength - 4)) ?? "" }
+    }
+
+    func encode(into writer: inout ByteWriter) {
+        writer.append(requestSequence)
+        writer.append(UInt32(differences.count))
+        for line in differences { writer.appendLongBytes(Array(line.utf8)) }
+    }
+
+    init(from reader: inout ByteReader) throws {
+        requestSequence = try reader.read(UInt64.self, "request sequence")
+        let count = Int(try reader.read(UInt32.self, "difference count"))
+        guard count <= Self.maximumDifferences else { throw reader.invalid("difference count", "\(count) exceeds \(Self.maximumDifferences)") }
+        var lines: [String] = []
+        for _ in 0..<count {
+            lines.append(String(decoding: try reader.readLongBytes("difference", limit: Self.maximumLineLength), as: UTF8.self))
+        }
+        differences = lines
+    }
+}

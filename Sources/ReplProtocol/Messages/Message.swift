@@ -39,6 +39,8 @@ public enum Message: Equatable, Sendable {
     case resyncDirectory(DirectoryManifest)
     case resyncFile(ResyncFile)
     case resyncEnd(ResyncEnd)
+    case verifyDirectory(DirectoryManifest)
+    case verifyReply(VerifyReply)
 
     /// Reads the payload of `frame`; throws if it is malformed or has bytes left over.
     public init(decoding frame: Frame) throws {
@@ -78,6 +80,8 @@ public enum Message: Equatable, Sendable {
         case .resyncDirectory: self = .resyncDirectory(try DirectoryManifest(from: &reader))
         case .resyncFile: self = .resyncFile(try ResyncFile(from: &reader))
         case .resyncEnd: self = .resyncEnd(try ResyncEnd(from: &reader))
+        case .verifyDirectory: self = .verifyDirectory(try DirectoryManifest(from: &reader))
+        case .verifyReply: self = .verifyReply(try VerifyReply(from: &reader))
         }
         try reader.finish()
     }
@@ -118,6 +122,8 @@ public enum Message: Equatable, Sendable {
         case .resyncDirectory: return .resyncDirectory
         case .resyncFile: return .resyncFile
         case .resyncEnd: return .resyncEnd
+        case .verifyDirectory: return .verifyDirectory
+        case .verifyReply: return .verifyReply
         }
     }
 
@@ -152,9 +158,11 @@ public enum Message: Equatable, Sendable {
         case .moduleStatus(let status): return status
         case .moduleStatusReply(let reply): return reply
         case .resyncBegin(let begin): return begin
-        case .resyncDirectory(let manifest): return manifest
+        case .resyncDirectory(let manifest), .verifyDirectory(let manifest): return manifest
         case .resyncFile(let file): return file
         case .resyncEnd(let end): return end
+        case .verifyDirectory(let manifest): return manifest
+        case .verifyReply(let reply): return reply
         }
     }
 
@@ -170,8 +178,9 @@ public enum Message: Equatable, Sendable {
         case .regionChecksumsRequest(let checksums): return checksums.encodedLength
         case .regionChecksumsReply(let reply): return 8 + reply.checksums.encodedLength
         case .setXattr(let setXattr): return 512 + setXattr.value.count
-        case .resyncDirectory(let manifest):
+        case .resyncDirectory(let manifest), .verifyDirectory(let manifest):
             return 1024 + manifest.entries.reduce(manifest.attributes.encodedLengthEstimate) { $0 + $1.encodedLengthEstimate }
+        case .verifyReply(let reply): return 64 + reply.differences.reduce(0) { $0 + 4 + $1.utf8.count }
         case .moduleStatus(let status): return 1024 + status.dirty.count * 300
         case .moduleStatusReply(let reply): return 1024 + reply.status.dirty.count * 300
         default: return 512

@@ -146,6 +146,7 @@ public final class ReplicationSender {
         case .pong: break
         case .regionChecksumsReply(let reply): try tracker.reply(to: reply.requestSequence, with: .regionChecksumsReply(reply))
         case .moduleStatusReply(let reply): try tracker.reply(to: reply.requestSequence, with: .moduleStatusReply(reply))
+        case .verifyReply(let reply): try tracker.reply(to: reply.requestSequence, with: .verifyReply(reply))
         default: throw TransportError.unexpectedMessage(frame.type)
         }
     }

@@ -78,5 +78,7 @@ func sampleMessages() -> [Message] {
                                            entries: entries)),
         .resyncFile(ResyncFile(module: 1, path: path("db/base/1234"), attributes: file)),
         .resyncEnd(ResyncEnd(module: 1, generations: generations)),
+        .verifyDirectory(DirectoryManifest(module: 0, path: path("db"), attributes: directory, part: 0, isLast: true, entries: entries)),
+        .verifyReply(VerifyReply(requestSequence: 12, differences: ["db/x: missing on node2", "é"])),
     ]
 }
