@@ -144,7 +144,47 @@ final class ResyncTests: XCTestCase {
         XCTAssertTrue(cluster.generations(of: "node2").contains("up_to_date=true"), cluster.generations(of: "node2"))
     }
 
+    func testVerifyReportsWhatDiffersAndChangesNothing() throws {
+        try requireMountPrivileges()
+        let cluster = try TwoNodeCluster()
+        defer { cluster.stop() }
+        try cluster.start()
+        try writeFile(cluster.primaryDirectory + "/data", size: 5 * mebibyte, seed: 8)
+        try "same\n".write(toFile: cluster.primaryDirectory + "/small", atomically: false, encoding: .utf8)
+        var (status, output) = try runMirror(["verify", "--config", cluster.configPath, "--node", "node1"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("identical"), output)
+        // Damage node2's copy behind the cluster's back (as bit rot would): one region of "data".
+        cluster.stop("node2")
+        let damaged = open(cluster.secondaryDirectory + "/data", O_WRONLY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(damaged, 0)
+        XCTAssertEqual(pwrite(damaged, [UInt8](repeating: 0xEE, count: 100), 100, off_t(3 * mebibyte + 5)), 100)
+        close(damaged)
+        try cluster.startSecondary("node2")
+        try cluster.waitForLog(of: "node1", containing: "is up to date", timeout: 30)
+        (status, output) = try runMirror(["verify", "--config", cluster.configPath, "--node", "node1"])
+        XCTAssertEqual(status, 1, output)
+        XCTAssertTrue(output.contains("data: content differs in 1 region(s)") && output.contains("(3)"), output)
+        XCTAssertTrue(output.contains("1 difference(s)"), output)
+        cluster.stop()
+        let bytes = try XCTUnwrap(FileManager.default.contents(atPath: cluster.secondaryDirectory + "/data"))
+        XCTAssertEqual(bytes[3 * mebibyte + 5], 0xEE, "verify changes nothing")
+    }
+
     // MARK: Helpers
+
+    private func runMirror(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: mirrorExecutable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
 
     private func writeFile(_ path: String, size: Int, seed: UInt64) throws {
         let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o644)
