@@ -2,25 +2,33 @@ import ClusterConfig
 import ReplProtocol
 import ReplTransport
 
-/// What `mirror run` needs of the cluster file for one node: the first module's directory on
+/// One replicated directory of one module as `mirror run` runs it: its own mount, stream,
+/// data generations and journal (see docs/replication.md, "Units").
+struct UnitPlan {
+    /// The unit's index on the stream (its position in the handshake's list).
+    let index: UInt16
+    let moduleName: String
+    /// "AM" for a module's only directory, "AM[1]" for its second one, in log lines.
+    let name: String
+    /// The directory on this node (the node's path prefix applied).
+    let directory: String
+    /// This node's state directory for the unit (generations, journal); path prefix applied.
+    let stateDirectory: String
+}
+
+/// What `mirror run` needs of the cluster file for one node: every module's directories on
 /// this node, where to listen or connect, and the handshake identity.
 struct NodePlan {
-    let moduleName: String
-    /// The module's directory on this node (the node's path prefix applied).
-    let directory: String
-    /// Where this node accepts the peer's replication connection (its first address).
+    let units: [UnitPlan]
+    /// Where this node accepts the peer's replication connections (its first address).
     let listenAddress: NetworkAddress
     /// The peer's replication addresses, in the order they are tried.
     let peerAddresses: [NetworkAddress]
     let handshake: HandshakeConfiguration
     let acknowledgementTimeout: Duration
-    /// This node's state directory for the module (generations, journal); path prefix applied.
-    let stateDirectory: String
     let regionSize: Int
     let nodeName: String
     let peerName: String
-    /// Modules after the first, which this version does not run.
-    let ignoredModules: [String]
 
     /// Loads and checks the cluster file (with this node's local checks).
     /// - Throws: ``Failure`` with every problem, one per line.
@@ -35,13 +43,19 @@ struct NodePlan {
         guard let node = cluster.node(named: nodeName), let peer = cluster.peer(of: node) else {
             throw Failure(message: "\(config): node \"\(nodeName)\" has no peer")
         }
-        guard let module = cluster.modules.first else { throw Failure(message: "\(config): no module to replicate") }
-        guard module.directories.count == 1 else {
-            throw Failure(message: "\(config): module \"\(module.name)\" has \(module.directories.count) directories; "
-                + "this version replicates exactly one directory per module")
-        }
+        guard !cluster.modules.isEmpty else { throw Failure(message: "\(config): no module to replicate") }
         guard let listen = node.replicationAddresses.first else {
             throw Failure(message: "\(config): node \"\(node.name)\" has no replication address")
+        }
+        var units: [UnitPlan] = []
+        let stateRoot = node.localPath(cluster.stateDirectory)
+        for module in cluster.modules {
+            for (position, directory) in module.directories.enumerated() {
+                units.append(UnitPlan(index: UInt16(units.count), moduleName: module.name,
+                                      name: module.directories.count == 1 ? module.name : "\(module.name)[\(position)]",
+                                      directory: node.localPath(directory),
+                                      stateDirectory: stateRoot + "/" + module.name + "/\(position)"))
+            }
         }
         let key: [UInt8]
         switch PresharedKey.read(cluster.keyFile) {
@@ -51,17 +65,14 @@ struct NodePlan {
         let handshake: HandshakeConfiguration
         do {
             handshake = try HandshakeConfiguration(clusterName: cluster.name, nodeName: node.name, knownPeers: [peer.name],
-                                                   modules: [module.name], preSharedKey: key)
+                                                   modules: units.map(\.name), preSharedKey: key)
         } catch {
             throw Failure(message: "\(config): \(error)")
         }
-        return NodePlan(moduleName: module.name, directory: node.localPath(module.directories[0]),
-                        listenAddress: NetworkAddress(listen),
+        return NodePlan(units: units, listenAddress: NetworkAddress(listen),
                         peerAddresses: peer.replicationAddresses.map(NetworkAddress.init),
                         handshake: handshake, acknowledgementTimeout: cluster.ackTimeout,
-                        stateDirectory: node.localPath(cluster.stateDirectory) + "/" + module.name,
-                        regionSize: cluster.regionSize, nodeName: node.name, peerName: peer.name,
-                        ignoredModules: cluster.modules.dropFirst().map(\.name))
+                        regionSize: cluster.regionSize, nodeName: node.name, peerName: peer.name)
     }
 }
 

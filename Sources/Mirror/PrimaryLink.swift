@@ -17,6 +17,7 @@ final class PrimaryLink {
     }
 
     let plan: NodePlan
+    let unit: UnitPlan
     let state: ModuleState
     let replicator: Replicator
     let copyFD: Int32
@@ -27,8 +28,9 @@ final class PrimaryLink {
     /// How long a refused peer is left alone before it is tried again.
     static let refusalPause: Duration = .seconds(30)
 
-    init(plan: NodePlan, state: ModuleState, replicator: Replicator, copyFD: Int32, logger: Logger) {
+    init(plan: NodePlan, unit: UnitPlan, state: ModuleState, replicator: Replicator, copyFD: Int32, logger: Logger) {
         self.plan = plan
+        self.unit = unit
         self.state = state
         self.replicator = replicator
         self.copyFD = copyFD
@@ -44,28 +46,28 @@ final class PrimaryLink {
 
     /// Sends this node's status, reads the peer's, and decides.
     func negotiate(_ sender: ReplicationSender) -> Negotiation {
-        let (mine, _) = state.status(serving: true, rootFD: copyFD)
+        let (mine, _) = state.status(module: unit.index, serving: true, rootFD: copyFD)
         let ticket: Ticket
         do {
             ticket = try sender.send(.moduleStatus(mine))
         } catch {
-            return .refuse("module \(plan.moduleName): cannot send this node's status: \(error)")
+            return .refuse("module \(unit.name): cannot send this node's status: \(error)")
         }
         guard case (.applied, .moduleStatusReply(let reply)?) = sender.reply(to: ticket) else {
-            return .refuse("module \(plan.moduleName): the peer did not answer with its status (\(sender.lossReason ?? "no reply"))")
+            return .refuse("module \(unit.name): the peer did not answer with its status (\(sender.lossReason ?? "no reply"))")
         }
         let peer = reply.status
         let decision = compareGenerations(local: state.generations.generations, peer: DataGenerations(wire: peer.generations))
         guard let plan = decision.outcome.sendPlan ?? (decision.outcome == .inSync ? ResyncPlan(.send, .changeMap) : nil) else {
-            return .refuse(ConnectExplanation.refusal(decision, module: self.plan.moduleName,
+            return .refuse(ConnectExplanation.refusal(decision, module: unit.name,
                                                       local: (self.plan.nodeName, mine), peer: (self.plan.peerName, peer)))
         }
         if peer.serving {
-            return .refuse("module \(self.plan.moduleName): \(self.plan.peerName) says it serves the module too; "
+            return .refuse("module \(unit.name): \(self.plan.peerName) says it serves the module too; "
                 + "refusing to replicate over a serving copy. " + ConnectExplanation.describe(self.plan.nodeName, mine)
                 + "; " + ConnectExplanation.describe(self.plan.peerName, peer))
         }
-        logger.info("module \(self.plan.moduleName): \(self.plan.peerName) connected (\(decision)); resynchronising it by \(plan.kind.rawValue)")
+        logger.info("module \(unit.name): \(self.plan.peerName) connected (\(decision)); resynchronising it by \(plan.kind.rawValue)")
         return .lead(plan.kind == .checksum ? .checksum : .changeMap, peerDirty: peer.dirty)
     }
 
@@ -116,8 +118,8 @@ final class PrimaryLink {
 
     /// Brings the peer's copy to this one; on any failure the peer is dropped (and retried).
     private func resync(_ sender: ReplicationSender, method: ResyncMethod, peerDirty: [DirtyFile]) {
-        let name = plan.moduleName
-        let begin = ResyncBegin(module: 0, method: method, source: state.generations.generations.wire)
+        let name = unit.name
+        let begin = ResyncBegin(module: unit.index, method: method, source: state.generations.generations.wire)
         guard let ticket = try? sender.send(.resyncBegin(begin)), sender.wait(for: ticket) == .applied else {
             return replicator.detach(because: "the peer did not accept the resync (\(sender.lossReason ?? "refused"))")
         }
@@ -137,7 +139,7 @@ final class PrimaryLink {
             return replicator.detach(because: "changes made at the end of the resync were not confirmed by the peer; resynchronising again")
         }
         let final = state.generations.generations.resyncFinishedAsSource()
-        guard let endTicket = try? sender.send(.resyncEnd(ResyncEnd(module: 0, generations: final.wire))),
+        guard let endTicket = try? sender.send(.resyncEnd(ResyncEnd(module: unit.index, generations: final.wire))),
               sender.wait(for: endTicket) == .applied else {
             return replicator.detach(because: "the peer did not confirm the end of the resync")
         }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Logging
 
 /// `mirror run --config FILE --node NAME --role primary|secondary`: runs one node of the cluster
-/// for the first module of the cluster file, with the role given (until the cluster logic elects it).
+/// for every module of the cluster file, with the role given (until the cluster logic elects it).
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
@@ -14,7 +14,7 @@ struct RunCommand: ParsableCommand {
         once the secondary is lost (the primary then goes on alone, recording what changed in its journal, and \
         resynchronises the secondary when it returns). Each node keeps the module's data generations and journal \
         in its state directory (state_dir); a copy that is older than its peer's, or that diverged from it, is \
-        never resynchronised automatically. Only the first module is run, with one directory.
+        never resynchronised automatically. Every directory of every module is run, each with its own mount, stream, generations and journal.
         """
     )
 
@@ -55,10 +55,6 @@ struct RunCommand: ParsableCommand {
         logger[metadataKey: "node"] = "\(node)"
         do {
             let plan = try NodePlan.load(config: config, node: node)
-            logger[metadataKey: "module"] = "\(plan.moduleName)"
-            if !plan.ignoredModules.isEmpty {
-                logger.warning("this version runs only the first module; not running \(plan.ignoredModules.joined(separator: ", "))")
-            }
             switch role {
             case .secondary: try SecondaryNode.run(plan, logger: logger)
             case .primary: try PrimaryNode.run(plan, force: force, peerWait: .milliseconds(Int64(peerWait * 1000)), logger: logger)

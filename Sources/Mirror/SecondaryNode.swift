@@ -7,26 +7,37 @@ import ReplFS
 import ReplProtocol
 import ReplTransport
 
-/// The secondary's side of `mirror run`: accept the primary's connection and apply its stream to
-/// this node's copy of the module's directory, which applications see through a read-only ReplFS
-/// mount; until SIGTERM, SIGINT or SIGHUP.
+/// The secondary's side of `mirror run`: accept the primary's connections (one per replicated
+/// directory) and apply their streams to this node's copies, which applications see through
+/// read-only ReplFS mounts; until SIGTERM, SIGINT or SIGHUP.
 enum SecondaryNode {
     static func run(_ plan: NodePlan, logger: Logger) throws {
         StopSignals.blockInThisAndNewThreads()
-        let path = try MountPoint.prepare(plan.directory) { logger.warning("\($0)") }
-        let state = try ModuleState(directory: plan.stateDirectory, regionSize: plan.regionSize)
         umask(0)
-        // Opened before the mount hides the directory: the applier works underneath it.
-        let directoryFD = try MountPoint.openBacking(path)
-        defer { close(directoryFD) }
+        var units: [SecondaryUnit] = []
+        var mounts: [MountService.Mount] = []
+        defer { for unit in units { close(unit.copyFD) } }
+        for unit in plan.units {
+            let path = try MountPoint.prepare(unit.directory) { logger.warning("\($0)") }
+            let state = try ModuleState(directory: unit.stateDirectory, regionSize: plan.regionSize)
+            // Opened before the mount hides the directory: the applier works underneath it.
+            units.append(SecondaryUnit(plan: unit, state: state, copyFD: try MountPoint.openBacking(path)))
+            mounts.append(MountService.Mount(path: path, options: .replica, threads: 2, replicator: nil))
+            logger.info("module \(unit.name): secondary for \(path), mounted read-only for applications; generation \(state.generations.generations)")
+        }
         let listener = try ReplicationListener(address: plan.listenAddress, configuration: plan.handshake, logger: logger) { channel in
-            let session = SecondarySession(plan: plan, state: state, copyFD: directoryFD, logger: logger)
-            session.serve(channel)
+            SecondarySession(plan: plan, units: units, logger: logger).serve(channel)
         }
         defer { listener.close() }
-        logger.info("secondary: applying replicated changes to \(path), mounted read-only for applications; generation \(state.generations.generations)")
-        try MountService.serve(path: path, options: .replica, threads: 2, replicator: nil, logger: logger, readiness: nil)
+        try MountService.serve(mounts, logger: logger, readiness: nil)
     }
+}
+
+/// One replicated directory on the secondary: its plan, state and copy (opened before the mount).
+struct SecondaryUnit {
+    let plan: UnitPlan
+    let state: ModuleState
+    let copyFD: Int32
 }
 
 /// One connection from the primary: the status exchange and its decision, then the stream of
@@ -38,40 +49,52 @@ enum SecondaryNode {
 /// what since when. `resyncBegin` marks the copy not up to date on disk before anything of the
 /// resync is applied; `resyncEnd` records the primary's generations and clears the journal.
 final class SecondarySession {
-    private let plan: NodePlan
-    private let state: ModuleState
-    private let copyFD: Int32
+    private let node: NodePlan
+    private let units: [SecondaryUnit]
     private let logger: Logger
+    /// The directory this connection is about, set by its first message.
+    private var unit: SecondaryUnit!
+    private var applier: ReplicaApplier!
     private var accepted = false
     private var refusalLogged = false
 
-    init(plan: NodePlan, state: ModuleState, copyFD: Int32, logger: Logger) {
-        self.plan = plan
-        self.state = state
-        self.copyFD = copyFD
+    private var plan: UnitPlan { unit.plan }
+    private var state: ModuleState { unit.state }
+    private var copyFD: Int32 { unit.copyFD }
+
+    init(plan: NodePlan, units: [SecondaryUnit], logger: Logger) {
+        node = plan
+        self.units = units
         self.logger = logger
     }
 
     func serve(_ channel: ReplicationChannel) {
-        let applier: ReplicaApplier
-        do {
-            applier = try ReplicaApplier(rootFD: try sys { fcntl(copyFD, F_DUPFD_CLOEXEC, 0) })
-        } catch {
-            logger.error("cannot apply the stream of \(channel.peerDescription): \(error)")
-            channel.close()
-            return
-        }
         let receiver = ReplicationReceiver(channel: channel, logger: logger)
         do {
-            try receiver.run { sequence, message in handle(sequence, message, applier: applier) }
+            try receiver.run { sequence, message in handle(sequence, message) }
             logger.info("replication connection from \(receiver.peerDescription) ended")
         } catch {
             // The receiver has logged why the stream broke.
         }
     }
 
-    private func handle(_ sequence: UInt64, _ message: Message, applier: ReplicaApplier) -> ReplicationReceiver.ApplyResult {
+    /// Binds the connection to the directory its first message names.
+    private func bind(to message: Message) throws {
+        let index: UInt16
+        switch message {
+        case .moduleStatus(let status): index = status.module
+        case .verifyDirectory(let listing): index = listing.module
+        case .regionChecksumsRequest(let request): index = request.module
+        default: throw RefusedBeforeStatus(type: message.type)
+        }
+        guard let chosen = units.first(where: { $0.plan.index == index }) else { throw RefusedBeforeStatus(type: message.type) }
+        applier = try ReplicaApplier(rootFD: try sys { fcntl(chosen.copyFD, F_DUPFD_CLOEXEC, 0) })
+        unit = chosen
+    }
+
+    private func handle(_ sequence: UInt64, _ message: Message) -> ReplicationReceiver.ApplyResult {
         do {
+            if unit == nil { try bind(to: message) }
             switch message {
             case .moduleStatus(let peer):
                 return .replied(.moduleStatusReply(ModuleStatusReply(requestSequence: sequence, status: decide(peer))))
@@ -81,20 +104,20 @@ final class SecondarySession {
                 return .failed(errno: EOPNOTSUPP)
             case _ where !accepted:
                 if !refusalLogged {
-                    logger.error("module \(plan.moduleName): refusing \(message.type) from the primary: its copy may not replace this one (see above)")
+                    logger.error("module \(plan.name): refusing \(message.type) from the primary: its copy may not replace this one (see above)")
                     refusalLogged = true
                 }
                 return .failed(errno: EPERM)
             case .resyncBegin:
                 try state.generations.save(state.generations.generations.resyncStarted())
                 try applier.apply(message)
-                logger.info("module \(plan.moduleName): resync from \(plan.peerName) started; this copy is not up to date until it ends")
+                logger.info("module \(plan.name): resync from \(node.peerName) started; this copy is not up to date until it ends")
             case .resyncEnd(let end):
                 try applier.apply(message)
                 try state.journal.clear()
                 let adopted = DataGenerations(wire: end.generations).with(upToDate: true)
                 try state.generations.save(adopted, aloneSince: 0)
-                logger.info("module \(plan.moduleName): resync from \(plan.peerName) complete; this copy is up to date, generation \(adopted)")
+                logger.info("module \(plan.name): resync from \(node.peerName) complete; this copy is up to date, generation \(adopted)")
             default:
                 try applier.apply(message)
             }
@@ -115,29 +138,36 @@ final class SecondarySession {
             close(fd)
             fd = next
         }
-        guard fd >= 0 else { return ["\(shown): missing on \(plan.nodeName) (\(FSError.last))"] }
+        guard fd >= 0 else { return ["\(shown): missing on \(node.nodeName) (\(FSError.last))"] }
         defer { close(fd) }
         do {
-            return try ListingComparison.differences(listing, dirFD: fd, here: plan.nodeName, there: plan.peerName)
+            return try ListingComparison.differences(listing, dirFD: fd, here: node.nodeName, there: node.peerName)
         } catch {
-            return ["\(shown): cannot be read on \(plan.nodeName): \(error)"]
+            return ["\(shown): cannot be read on \(node.nodeName): \(error)"]
         }
     }
 
     /// Compares generations; accepts the stream only when this copy may receive the primary's.
     private func decide(_ peer: ModuleStatus) -> ModuleStatus {
-        let (mine, truncated) = state.status(serving: false, rootFD: copyFD)
+        let (mine, truncated) = state.status(module: plan.index, serving: false, rootFD: copyFD)
         if truncated {
-            logger.warning("module \(plan.moduleName): more files may differ than one status can list; only the first \(mine.dirty.count) are named to the primary")
+            logger.warning("module \(plan.name): more files may differ than one status can list; only the first \(mine.dirty.count) are named to the primary")
         }
         let decision = compareGenerations(local: state.generations.generations, peer: DataGenerations(wire: peer.generations))
         accepted = decision.outcome.receivePlan != nil || decision.outcome == .inSync
         refusalLogged = false
         if accepted {
-            logger.info("module \(plan.moduleName): \(plan.peerName) is primary (\(decision)); receiving")
+            logger.info("module \(plan.name): \(node.peerName) is primary (\(decision)); receiving")
         } else {
-            logger.error("\(ConnectExplanation.refusal(decision, module: plan.moduleName, local: (plan.nodeName, mine), peer: (plan.peerName, peer)))")
+            logger.error("\(ConnectExplanation.refusal(decision, module: plan.name, local: (node.nodeName, mine), peer: (node.peerName, peer)))")
         }
         return mine
     }
+}
+
+/// A connection whose first message is not a status or verify request naming a known directory.
+struct RefusedBeforeStatus: ErrnoCarrying, CustomStringConvertible {
+    let type: MessageType
+    var code: Int32 { EPROTO }
+    var description: String { "\(type) before the primary's status: refused" }
 }

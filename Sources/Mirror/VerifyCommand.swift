@@ -38,22 +38,24 @@ struct VerifyCommand: ParsableCommand {
             print("verify: \(error)")
             throw ExitCode(2)
         }
-        do {
-            let differences = try Self.compare(plan, logger: logger)
-            for line in differences { print(line) }
-            print("verify: module \(plan.moduleName): \(differences.isEmpty ? "identical" : "\(differences.count) difference(s)") "
-                + "between \(plan.nodeName) and \(plan.peerName)")
-            if !differences.isEmpty { throw ExitCode(1) }
-        } catch let exit as ExitCode {
-            throw exit
-        } catch {
-            print("verify: module \(plan.moduleName): cannot compare: \(error)")
-            throw ExitCode(2)
+        var worst: Int32 = 0
+        for unit in plan.units {
+            do {
+                let differences = try Self.compare(unit, of: plan, logger: logger)
+                for line in differences { print("\(unit.name): \(line)") }
+                let summary = differences.isEmpty ? "identical" : "\(differences.count) difference(s)"
+                print("verify: module \(unit.name) (\(unit.directory)): \(summary) between \(plan.nodeName) and \(plan.peerName)")
+                if !differences.isEmpty { worst = max(worst, 1) }
+            } catch {
+                print("verify: module \(unit.name) (\(unit.directory)): cannot compare: \(error)")
+                worst = 2
+            }
         }
+        if worst != 0 { throw ExitCode(worst) }
     }
 
-    private static func compare(_ plan: NodePlan, logger: Logger) throws -> [String] {
-        let rootFD = try sys { open(plan.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+    private static func compare(_ unit: UnitPlan, of plan: NodePlan, logger: Logger) throws -> [String] {
+        let rootFD = try sys { open(unit.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         defer { close(rootFD) }
         var connector = ReplicationConnector(addresses: plan.peerAddresses, configuration: plan.handshake, logger: logger)
         connector.connectTimeout = .seconds(2)
@@ -71,7 +73,7 @@ struct VerifyCommand: ParsableCommand {
         var differences: [String] = []
         let regionSize = UInt64(plan.regionSize)
         var buffer = [UInt8](repeating: 0, count: plan.regionSize)
-        try CopyWalk.walk(root: rootFD, module: 0) { listing in
+        try CopyWalk.walk(root: rootFD, module: unit.index) { listing in
             if case .verifyReply(let reply)? = try ask(.verifyDirectory(listing)) { differences += reply.differences }
         } file: { path, fd in
             var st = stat()
@@ -88,7 +90,7 @@ struct VerifyCommand: ParsableCommand {
                     }
                     digests.append(RegionDigest(index: index, digest: ContentDigest(hashing: buffer[..<read])))
                 }
-                let request = RegionChecksums(module: 0, path: path, fileSize: UInt64(st.st_size), regionSize: UInt32(regionSize),
+                let request = RegionChecksums(module: unit.index, path: path, fileSize: UInt64(st.st_size), regionSize: UInt32(regionSize),
                                               digests: digests)
                 if case .regionChecksumsReply(let reply)? = try ask(.regionChecksumsRequest(request)) {
                     differing += reply.checksums.digests.map(\.index)

@@ -21,9 +21,13 @@ public final class FuseSession {
     private let filesystem: ReplFileSystem
     private let session: OpaquePointer
     private var mounted = false
+    private let handlesSignals: Bool
 
     /// Creates the session and mounts it over `mountPoint`.
-    public init(filesystem: ReplFileSystem, mountPoint: String) throws {
+    /// - Parameter handleSignals: install libfuse's SIGTERM/SIGINT/SIGHUP handlers, which end
+    ///   this session's loop (one session per process); otherwise the caller ends it with ``stop()``.
+    public init(filesystem: ReplFileSystem, mountPoint: String, handleSignals: Bool = true) throws {
+        handlesSignals = handleSignals
         self.filesystem = filesystem
         self.mountPoint = mountPoint
         let readOnly = filesystem.options.readOnly ? ",ro" : ""
@@ -38,12 +42,12 @@ public final class FuseSession {
         }
         guard let created else { throw MountError.sessionCreationFailed }
         session = created
-        guard fuse_set_signal_handlers(session) == 0 else {
+        guard !handleSignals || fuse_set_signal_handlers(session) == 0 else {
             fuse_session_destroy(session)
             throw MountError.signalHandlersFailed
         }
         guard fuse_session_mount(session, mountPoint) == 0 else {
-            fuse_remove_signal_handlers(session)
+            if handleSignals { fuse_remove_signal_handlers(session) }
             fuse_session_destroy(session)
             throw MountError.mountFailed(mountPoint)
         }
@@ -60,12 +64,21 @@ public final class FuseSession {
         } else {
             result = cfuse_session_loop_mt(session, loop.cloneFD ? 1 : 0, UInt32(loop.threads))
         }
-        fuse_remove_signal_handlers(session)
+        if handlesSignals { fuse_remove_signal_handlers(session) }
         if mounted {
             fuse_session_unmount(session)
             mounted = false
         }
         return result
+    }
+
+    /// Ends the request loop from another thread: the loop stops at its next request, which a
+    /// look at the mount point provokes; ``run(_:)`` then unmounts.
+    public func stop() {
+        fuse_session_exit(session)
+        // A new descriptor of the mount point makes the kernel send a request.
+        let fd = open(mountPoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 { close(fd) }
     }
 
     deinit {

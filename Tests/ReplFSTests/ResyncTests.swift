@@ -132,7 +132,7 @@ final class ResyncTests: XCTestCase {
         try cluster.start()
         cluster.stop()
         // As a secondary killed in the middle of a resync leaves it:
-        let statePath = cluster.scratch.path + "/node2/var/lib/mirror/data/generations"
+        let statePath = cluster.scratch.path + "/node2/var/lib/mirror/data/0/generations"
         let text = try String(contentsOfFile: statePath, encoding: .utf8).replacingOccurrences(of: "up_to_date=true", with: "up_to_date=false")
         try text.write(toFile: statePath, atomically: true, encoding: .utf8)
         let (status, log) = try cluster.runToExit("node2", role: "primary", peerWait: 0.5)

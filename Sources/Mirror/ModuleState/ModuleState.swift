@@ -18,9 +18,9 @@ final class ModuleState {
     }
 
     /// This node's status for the peer; `rootFD` is the copy's directory (for the journal's paths).
-    func status(serving: Bool, rootFD: Int32) -> (status: ModuleStatus, truncated: Bool) {
+    func status(module: UInt16, serving: Bool, rootFD: Int32) -> (status: ModuleStatus, truncated: Bool) {
         let (dirty, truncated) = DirtyPaths.resolve(journal.allEntries, under: rootFD)
-        return (ModuleStatus(module: 0, generations: generations.generations.wire, serving: serving,
+        return (ModuleStatus(module: module, generations: generations.generations.wire, serving: serving,
                              aloneSince: generations.aloneSince, dirty: dirty), truncated)
     }
 

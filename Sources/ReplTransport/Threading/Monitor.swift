@@ -31,7 +31,7 @@ public final class Monitor {
 
     /// With the mutex held: sleeps until ``broadcast()`` or `deadline` (never, if `nil`).
     /// - Returns: `false` once the deadline has passed.
-    func wait(until deadline: ContinuousClock.Instant?) -> Bool {
+    public func wait(until deadline: ContinuousClock.Instant?) -> Bool {
         guard let deadline else {
             pthread_cond_wait(condition, mutex)
             return true
@@ -48,7 +48,7 @@ public final class Monitor {
     }
 
     /// Wakes every thread in ``wait(until:)``; call with the mutex held.
-    func broadcast() {
+    public func broadcast() {
         pthread_cond_broadcast(condition)
     }
 }

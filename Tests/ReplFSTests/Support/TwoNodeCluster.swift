@@ -122,7 +122,7 @@ final class TwoNodeCluster {
 
     /// The state file of the module on `node` (data generations), as text.
     func generations(of node: String) -> String {
-        (try? String(contentsOfFile: scratch.path + "/\(node)/var/lib/mirror/data/generations", encoding: .utf8)) ?? ""
+        (try? String(contentsOfFile: scratch.path + "/\(node)/var/lib/mirror/data/0/generations", encoding: .utf8)) ?? ""
     }
 
     /// Kills `node` with SIGKILL, as a crash; its stale mount is detached.
