@@ -9,6 +9,7 @@
 
 const int clinux_O_PATH = O_PATH;
 const int clinux_O_DIRECT = O_DIRECT;
+const int clinux_O_NOATIME = O_NOATIME;
 const int clinux_AT_EMPTY_PATH = AT_EMPTY_PATH;
 const int clinux_SEEK_DATA = SEEK_DATA;
 const int clinux_SEEK_HOLE = SEEK_HOLE;

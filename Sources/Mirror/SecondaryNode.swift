@@ -100,8 +100,8 @@ final class SecondarySession {
                 return .replied(.moduleStatusReply(ModuleStatusReply(requestSequence: sequence, status: decide(peer))))
             case .verifyDirectory(let listing):
                 return .replied(.verifyReply(VerifyReply(requestSequence: sequence, differences: compare(listing))))
-            case .regionChecksumsRequest:
-                return .failed(errno: EOPNOTSUPP)
+            case .regionChecksumsRequest(let request):
+                return .replied(try applier.answer(request, requestSequence: sequence))
             case _ where !accepted:
                 if !refusalLogged {
                     logger.error("module \(plan.name): refusing \(message.type) from the primary: its copy may not replace this one (see above)")

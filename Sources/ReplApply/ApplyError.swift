@@ -23,22 +23,50 @@ public struct ApplyError: ErrnoCarrying, Equatable, CustomStringConvertible {
     public var description: String { "\(operation): \(reason)" }
 }
 
-/// A message named a node id that was never bound here, or was forgotten.
-struct UnknownNode: Error, CustomStringConvertible {
+/// A message named a node id that was never bound here, was forgotten, or was unbound because a
+/// resync removed or replaced its file.
+struct UnknownNode: ErrnoCarrying, CustomStringConvertible {
     let node: NodeRef
+    /// A resync manifest removed or replaced the node's file, so the id was dropped.
+    var unboundByResync = false
+
+    var code: Int32 { ESTALE }
 
     var description: String {
-        "\(node) is not bound on this copy (never created or bound, or already forgotten) (errno \(ESTALE))"
+        if unboundByResync {
+            return "\(node) was unbound: a resync removed or replaced its file on this copy (errno \(ESTALE))"
+        }
+        return "\(node) is not bound on this copy (never created or bound, or already forgotten) (errno \(ESTALE))"
     }
 }
 
 /// An operation refused before any system call, with the errno the primary's own call gives (or
 /// would give): a write to a directory or device node, a symlink's xattrs, a message that is not an operation.
-struct RefusedOperation: Error, CustomStringConvertible {
+struct RefusedOperation: ErrnoCarrying, CustomStringConvertible {
     let code: Int32
     let explanation: String
 
     var description: String { "\(explanation) (errno \(code))" }
+}
+
+/// A failed step of a larger operation (one entry of a manifest, one call of a removal), with the
+/// errno of what failed: e.g. `mknodat 'p': Operation not permitted (errno 1)`.
+struct StepFailure: ErrnoCarrying, CustomStringConvertible {
+    let code: Int32
+    let step: String
+    let reason: String
+
+    var description: String { "\(step): \(reason)" }
+}
+
+/// Runs `body`; what it throws becomes a ``StepFailure`` naming `step`, with the same errno.
+@discardableResult
+func during<T>(_ step: @autoclosure () -> String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        throw StepFailure(code: errnoCode(of: error), step: step(), reason: "\(error)")
+    }
 }
 
 extension ApplyError {

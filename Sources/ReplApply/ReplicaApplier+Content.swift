@@ -30,16 +30,55 @@ extension ReplicaApplier {
     }
 
     /// A node's region through its writable descriptor; a path's through a descriptor opened
-    /// for the call, walking the path without following symbolic links.
+    /// for the call, walking the path without following symbolic links (see ``openDirectory(_:)``).
+    /// A region past the end of the file extends it.
+    ///
+    /// A region of zeros becomes a hole where it lies inside the file (punched) and a hole by
+    /// extension past its end, so sparse files stay sparse; if the filesystem cannot punch
+    /// holes the zeros are written. The file's `security.capability`, which the kernel drops on
+    /// every write, is set back: the region is the source's content, not a change to the file.
     func apply(_ message: ResyncRegion) throws {
         switch message.target {
         case .node(let ref):
-            try writeAll(message.data, to: try writableDescriptor(ref), at: message.offset)
+            try writeRegion(message.data, to: try writableDescriptor(ref), at: message.offset)
         case .path(let path):
-            let fd = try openForResync(path)
+            let (dir, name) = try openParent(of: path)
+            defer { dir.close() }
+            let fd = try openRegularFile(name, in: dir.fd, flags: O_WRONLY).fd
             defer { close(fd) }
-            try writeAll(message.data, to: fd, at: message.offset)
+            try writeRegion(message.data, to: fd, at: message.offset)
         }
+    }
+
+    private func writeRegion(_ data: ArraySlice<UInt8>, to fd: Int32, at offset: UInt64) throws {
+        guard !data.isEmpty else { return }
+        let capability = try Xattrs.value(fd: fd, name: Xattrs.capability)
+        if isAllZero(data) {
+            try writeZeros(count: data.count, to: fd, at: offset)
+        } else {
+            try writeAll(data, to: fd, at: offset)
+        }
+        if let capability { try Xattrs.set(fd: fd, name: Xattrs.capability, value: capability) }
+    }
+
+    /// Punches `[offset, offset + count)` where it lies inside the file, extends the file past
+    /// its end, or writes the zeros when the filesystem cannot punch holes.
+    private func writeZeros(count: Int, to fd: Int32, at offset: UInt64) throws {
+        let start = try fileOffset(offset)
+        let (end, overflow) = start.addingReportingOverflow(off_t(count))
+        guard !overflow else { throw RefusedOperation(code: EFBIG, explanation: "region end exceeds the largest file offset") }
+        var st = stat()
+        try sys { fstat(fd, &st) }
+        if start < st.st_size {
+            let punched = min(end, st.st_size) - start
+            let mode = clinux_FALLOC_FL_PUNCH_HOLE | clinux_FALLOC_FL_KEEP_SIZE
+            if clinux_fallocate(fd, mode, Int64(start), Int64(punched)) != 0 {
+                guard errno == EOPNOTSUPP else { throw FSError.last }
+                try writeAll(ArraySlice(repeating: 0, count: count), to: fd, at: offset)
+                return
+            }
+        }
+        if end > st.st_size { try sys { ftruncate(fd, end) } }
     }
 
     /// The cached writable descriptor of a regular file; refuses other file types, so a write
@@ -81,27 +120,12 @@ extension ReplicaApplier {
         }
         return offset
     }
+}
 
-    /// Walks `path` from the root with `O_NOFOLLOW` at every step, so it cannot leave the module.
-    private func openForResync(_ path: RelativePath) throws -> Int32 {
-        var directory = try nodes.node(.root).fd
-        var opened: [Int32] = []
-        defer { opened.forEach { close($0) } }
-        let components = path.bytes.split(separator: UInt8(ascii: "/"))
-        for (index, component) in components.enumerated() {
-            guard let name = FileName(bytes: component) else {
-                throw RefusedOperation(code: EINVAL, explanation: "invalid path component in \(path)")
-            }
-            let isLast = index == components.count - 1
-            let flags = clinux_O_PATH | O_NOFOLLOW | O_CLOEXEC | (isLast ? 0 : O_DIRECTORY)
-            directory = try name.withCString { name in try sys { openat(directory, name, flags) } }
-            opened.append(directory)
-        }
-        var st = stat()
-        try sys { fstatat(directory, "", &st, clinux_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) }
-        guard st.st_mode & S_IFMT == S_IFREG else {
-            throw RefusedOperation(code: EINVAL, explanation: "\(path) is not a regular file")
-        }
-        return try openWritable(directory)
+/// True for a region of zeros only (or an empty one) (`memcmp` of the bytes with themselves shifted by one).
+func isAllZero(_ data: ArraySlice<UInt8>) -> Bool {
+    data.withUnsafeBytes { bytes in
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return true }
+        return bytes[0] == 0 && memcmp(base, base + 1, bytes.count - 1) == 0
     }
 }

@@ -10,10 +10,17 @@ import ReplProtocol
 /// since it was opened still reach that inode, as on the primary. Regular files written to also
 /// keep a writable descriptor, up to `maximumOpenFiles` of them (least recently used closed first).
 ///
+/// A resync names files by path from the module's root, walked without following symbolic
+/// links, interleaved with the live operations: directory listings make each directory hold
+/// exactly the source's entries (unbinding the ids of files they remove or replace), regions
+/// and times follow, and ``answer(_:requestSequence:)`` replies to checksum requests.
+///
 /// Not thread-safe: operations are applied one at a time, in stream order.
 public final class ReplicaApplier {
     let nodes: NodeTable
     let writableFiles: WritableDescriptors
+    /// What the resync in progress (if any) remembers between its messages.
+    var resync = ResyncSession()
 
     /// - Parameters:
     ///   - rootFD: an `O_PATH` (or readable) descriptor of the module's directory, opened before
@@ -38,8 +45,10 @@ public final class ReplicaApplier {
     /// Applies one operation message; throws ``ApplyError`` with the errno to report in a `nack`.
     ///
     /// The message's module index is not looked at: one applier serves one module, and the
-    /// caller routes messages to it. Messages that are not operations (handshake, acks,
-    /// checksum requests) are refused with `EINVAL`.
+    /// caller routes messages to it. Resync messages (`resyncBegin`, `resyncDirectory`,
+    /// `resyncRegion`, `resyncFile`, `resyncEnd`) are applied like operations, in stream order.
+    /// Messages that are not operations (handshake, acks, module status, checksum and verify requests,
+    /// which ``answer(_:requestSequence:)`` replies to, and replies) are refused with `EINVAL`.
     public func apply(_ message: Message) throws {
         do {
             try perform(message)
@@ -67,9 +76,14 @@ public final class ReplicaApplier {
         case .setAttributes(let attributes): try apply(attributes)
         case .setXattr(let setXattr): try apply(setXattr)
         case .removeXattr(let removeXattr): try apply(removeXattr)
+        case .resyncBegin(let begin): apply(begin)
+        case .resyncDirectory(let manifest): try apply(manifest)
+        case .resyncFile(let file): try apply(file)
+        case .resyncEnd(let end): try apply(end)
+        case .regionChecksumsRequest:
+            throw RefusedOperation(code: EINVAL, explanation: "regionChecksumsRequest is a request, answered (answer(_:requestSequence:)), not applied")
         case .hello, .helloReply, .proof, .accept, .refuse, .ack, .nack, .ping, .pong,
-             .regionChecksumsRequest, .regionChecksumsReply, .moduleStatus, .moduleStatusReply,
-             .resyncBegin, .resyncDirectory, .resyncFile, .resyncEnd, .verifyDirectory, .verifyReply:
+             .regionChecksumsReply, .moduleStatus, .moduleStatusReply, .verifyDirectory, .verifyReply:
             throw RefusedOperation(code: EINVAL, explanation: "\(message.type) is not an operation to apply")
         }
     }
@@ -94,6 +108,11 @@ public final class ReplicaApplier {
         case .setAttributes(let m): return "set attributes of \(m.node)"
         case .setXattr(let m): return "set xattr '\(String(decoding: m.name.bytes, as: UTF8.self))' of \(m.node)"
         case .removeXattr(let m): return "remove xattr '\(String(decoding: m.name.bytes, as: UTF8.self))' of \(m.node)"
+        case .resyncBegin(let m): return "resync begin (\(m.method))"
+        case .resyncDirectory(let m):
+            return "resync directory \(m.path.map { "'\($0)'" } ?? "(module root)") part \(m.part)\(m.isLast ? " (last)" : ""), \(m.entries.count) entries"
+        case .resyncFile(let m): return "resync attributes of '\(m.path)'"
+        case .resyncEnd: return "resync end"
         default: return "\(message.type)"
         }
     }

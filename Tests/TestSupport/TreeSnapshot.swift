@@ -4,15 +4,17 @@ import Glibc
 
 /// Everything about a directory tree that must be the same on both copies: names, types, modes,
 /// owners, sizes, contents, holes, device numbers, symlink targets, xattrs, link counts and
-/// hard-link groups Times only where a test asks for them.
+/// hard-link groups. Times only where a test asks for them; xattrs of the `user.` namespace
+/// unless a test names others (e.g. `trusted.`, `security.`, `system.posix_acl_`).
 public struct TreeSnapshot: Equatable {
     public var entries: [String: String] = [:]
     /// Sets of paths that are the same inode (hard links), sorted.
     public var linkGroups: [[String]] = []
 
-    public init(of root: String, includingTimes: Bool = false) throws {
+    /// - Parameter xattrPrefixes: xattrs whose names start with one of these are compared.
+    public init(of root: String, includingTimes: Bool = false, xattrPrefixes: [String] = ["user."]) throws {
         var byInode: [UInt64: [String]] = [:]
-        try walk(root: root, relative: "", includingTimes: includingTimes, byInode: &byInode)
+        try walk(root: root, relative: "", includingTimes: includingTimes, xattrPrefixes: xattrPrefixes, byInode: &byInode)
         linkGroups = byInode.values.filter { $0.count > 1 }.map { $0.sorted() }.sorted { $0[0] < $1[0] }
     }
 
@@ -26,7 +28,8 @@ public struct TreeSnapshot: Equatable {
         return lines
     }
 
-    private mutating func walk(root: String, relative: String, includingTimes: Bool, byInode: inout [UInt64: [String]]) throws {
+    private mutating func walk(root: String, relative: String, includingTimes: Bool, xattrPrefixes: [String],
+                               byInode: inout [UInt64: [String]]) throws {
         let directory = relative.isEmpty ? root : root + "/" + relative
         for name in try FileManager.default.contentsOfDirectory(atPath: directory).sorted() {
             let rel = relative.isEmpty ? name : relative + "/" + name
@@ -41,14 +44,14 @@ public struct TreeSnapshot: Equatable {
             case S_IFLNK:
                 text += " -> \(symlinkTarget(full))"
             case S_IFDIR:
-                try walk(root: root, relative: rel, includingTimes: includingTimes, byInode: &byInode)
+                try walk(root: root, relative: rel, includingTimes: includingTimes, xattrPrefixes: xattrPrefixes, byInode: &byInode)
             default:
                 text += " rdev \(st.st_rdev)"
             }
             if includingTimes {
                 text += " atime \(st.st_atim.tv_sec).\(st.st_atim.tv_nsec) mtime \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
             }
-            text += " xattrs \(xattrs(full))"
+            text += " xattrs \(xattrs(full, prefixes: xattrPrefixes))"
             entries[rel] = text
         }
     }
@@ -81,18 +84,21 @@ public struct TreeSnapshot: Equatable {
         return segments.joined(separator: ",")
     }
 
-    private func xattrs(_ path: String) -> String {
+    private func xattrs(_ path: String, prefixes: [String]) -> String {
         var names = [CChar](repeating: 0, count: 4096)
         let n = llistxattr(path, &names, names.count)
         guard n > 0 else { return "" }
         return names[0..<n].split(separator: 0)
             .map { String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
-            .filter { $0.hasPrefix("user.") }
+            .filter { name in prefixes.contains { name.hasPrefix($0) } }
             .sorted()
             .map { name -> String in
                 var value = [CChar](repeating: 0, count: 4096)
                 let length = lgetxattr(path, name, &value, value.count)
-                return "\(name)=\(length < 0 ? "?" : String(decoding: value[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self))"
+                guard length >= 0 else { return "\(name)=?" }
+                let bytes = value[0..<length].map { UInt8(bitPattern: $0) }
+                let printable = bytes.allSatisfy { (0x20...0x7e).contains($0) }
+                return "\(name)=\(printable ? String(decoding: bytes, as: UTF8.self) : "0x" + bytes.map { String(format: "%02x", $0) }.joined())"
             }
             .joined(separator: ";")
     }

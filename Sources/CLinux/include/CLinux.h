@@ -8,6 +8,7 @@
 
 extern const int clinux_O_PATH;
 extern const int clinux_O_DIRECT;
+extern const int clinux_O_NOATIME;
 extern const int clinux_AT_EMPTY_PATH;
 extern const int clinux_SEEK_DATA;
 extern const int clinux_SEEK_HOLE;
