@@ -95,9 +95,13 @@ final class PrimaryLink {
     /// Reconnects whenever the peer is gone.
     private func keepPeer() {
         while !stopped {
-            if replicator.isReplicating {
-                usleep(200_000)
-                continue
+            if let sender = replicator.currentSender {
+                if sender.isConnected {
+                    usleep(200_000)
+                    continue
+                }
+                // Lost while nobody was writing: alone from now on, then look for the peer again.
+                replicator.detach(because: "peer lost (\(sender.lossReason ?? "unknown reason"))")
             }
             guard let channel = try? connector.connect() else {
                 usleep(1_000_000)

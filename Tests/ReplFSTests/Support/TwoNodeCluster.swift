@@ -101,11 +101,17 @@ final class TwoNodeCluster {
         throw TestFailure("\(role)'s mount did not answer within 30 s:\n\(node.log)")
     }
 
-    /// Waits until the running process of `node` logged `text`.
-    func waitForLog(of node: String, containing text: String, timeout: TimeInterval) throws {
+    /// How many lines of the last process of `node` contain `text`.
+    func occurrences(of text: String, inLogOf node: String) -> Int {
+        log(of: node).split(separator: "\n").filter { $0.contains(text) }.count
+    }
+
+    /// Waits until the running process of `node` logged `text` on more than `existing` lines
+    /// (pass what ``occurrences(of:inLogOf:)`` said before the awaited event).
+    func waitForLog(of node: String, containing text: String, beyond existing: Int = 0, timeout: TimeInterval) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if log(of: node).contains(text) { return }
+            if occurrences(of: text, inLogOf: node) > existing { return }
             if let process = processes[node], !process.process.isRunning {
                 throw TestFailure("\(node) exited while waiting for '\(text)':\n\(log(of: node))")
             }
