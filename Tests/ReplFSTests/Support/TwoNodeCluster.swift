@@ -14,19 +14,25 @@ final class TwoNodeCluster {
     let secondaryDirectory: String
     private(set) var secondary: NodeProcess?
     private(set) var primary: NodeProcess?
+    /// The cluster's name, the pre-shared key (the key file's bytes) and the module, as both nodes have them.
+    static let clusterName = "repltest"
+    static let key = String(repeating: "5a", count: 32)
+    static let moduleName = "data"
+    /// Where the secondary accepts the replication connection.
+    let secondaryPort: UInt16
+    private let configText: String
+    private let keyPath: String
 
     init() throws {
         scratch = try ScratchDirectory("repl")
         primaryDirectory = try scratch.sub("node1/data")
         secondaryDirectory = try scratch.sub("node2/data")
-        let keyPath = scratch.path + "/cluster.key"
-        guard FileManager.default.createFile(atPath: keyPath, contents: Data(String(repeating: "5a", count: 32).utf8),
-                                             attributes: [.posixPermissions: 0o600]) else {
-            throw TestFailure("cannot write \(keyPath)")
-        }
+        keyPath = scratch.path + "/cluster.key"
+        try Self.writeKeyFile(keyPath, key: Self.key)
         configPath = scratch.path + "/cluster.toml"
-        let text = """
-            cluster = "repltest"
+        secondaryPort = try freePort(on: "127.0.0.2")
+        configText = """
+            cluster = "\(Self.clusterName)"
             key_file = "\(keyPath)"
             ack_timeout = 3
 
@@ -37,25 +43,69 @@ final class TwoNodeCluster {
 
             [[node]]
             name = "node2"
-            replication = ["127.0.0.2:\(try freePort(on: "127.0.0.2"))"]
+            replication = ["127.0.0.2:\(secondaryPort)"]
             path_prefix = "\(scratch.path)/node2"
 
             [[module]]
-            name = "data"
+            name = "\(Self.moduleName)"
             directories = ["/data"]
             """
-        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try configText.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    private static func writeKeyFile(_ path: String, key: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw TestFailure("cannot write \(path)")
+        }
+    }
+
+    /// A copy of the cluster file for one node, named `label`: with its key file holding `key`
+    /// (e.g. a node set up with the wrong key), and/or the secondary's replication address
+    /// replaced by `secondaryAddress` ("host:port", e.g. a relay's); returns its path.
+    func variantConfig(label: String, key: String? = nil, secondaryAddress: String? = nil) throws -> String {
+        var text = configText
+        if let key {
+            let otherKeyPath = scratch.path + "/\(label).key"
+            try Self.writeKeyFile(otherKeyPath, key: key)
+            text = text.replacingOccurrences(of: "key_file = \"\(keyPath)\"", with: "key_file = \"\(otherKeyPath)\"")
+        }
+        if let secondaryAddress {
+            text = text.replacingOccurrences(of: "\"127.0.0.2:\(secondaryPort)\"", with: "\"\(secondaryAddress)\"")
+        }
+        let path = scratch.path + "/\(label).toml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
     }
 
     /// Starts the secondary (node2), then the primary (node1), and waits until both mounts answer
     /// (the secondary's is read-only).
     func start() throws {
+        try startSecondary()
+        try startPrimary()
+    }
+
+    /// Starts the secondary (node2) and waits until its read-only mount answers.
+    func startSecondary() throws {
         let secondaryStarted = try NodeProcess(node: "node2", role: "secondary", config: configPath, log: scratch.path + "/node2.log")
         secondary = secondaryStarted
         try waitForMount(of: secondaryDirectory, by: secondaryStarted, role: "secondary")
-        let primaryStarted = try NodeProcess(node: "node1", role: "primary", config: configPath, log: scratch.path + "/node1.log")
-        primary = primaryStarted
-        try waitForMount(of: primaryDirectory, by: primaryStarted, role: "primary")
+    }
+
+    /// Starts the primary (node1), with `config` (the cluster's own by default), and waits until
+    /// its mount answers.
+    func startPrimary(config: String? = nil) throws {
+        try waitForMount(of: primaryDirectory, by: try launchPrimary(config: config), role: "primary")
+    }
+
+    /// Starts the primary (node1) with `config` (the cluster's own by default) without waiting for
+    /// anything; its log goes to `log` (node1.log by default). Stopped with the cluster.
+    @discardableResult
+    func launchPrimary(config: String? = nil, log: String? = nil) throws -> NodeProcess {
+        primary?.stop()
+        let started = try NodeProcess(node: "node1", role: "primary", config: config ?? configPath,
+                                      log: log ?? scratch.path + "/node1.log")
+        primary = started
+        return started
     }
 
     private func waitForMount(of directory: String, by node: NodeProcess, role: String) throws {
@@ -76,6 +126,31 @@ final class TwoNodeCluster {
 
     /// Kills the secondary with SIGKILL, as a crash.
     func killSecondary() { secondary?.kill9() }
+
+    /// Kills the primary daemon with SIGKILL, as a crash, and detaches the dead mount it leaves
+    /// ("Transport endpoint is not connected").
+    func killPrimary() {
+        primary?.kill9()
+        if isReplFSMounted(primaryDirectory) { umount2(primaryDirectory, Int32(MNT_DETACH)) }
+    }
+
+    /// Stops the secondary alone (SIGTERM); its copy is then the plain directory.
+    func stopSecondary() {
+        secondary?.stop()
+        if isReplFSMounted(secondaryDirectory) { umount2(secondaryDirectory, Int32(MNT_DETACH)) }
+    }
+
+    /// Waits up to `timeout` for `count` lines of the secondary's log containing `text`; returns
+    /// the lines found.
+    @discardableResult
+    func waitForSecondaryLog(_ text: String, count: Int = 1, timeout: TimeInterval = 10) -> [String] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let lines = secondaryLog.split(separator: "\n").map(String.init).filter { $0.contains(text) }
+            if lines.count >= count || Date() >= deadline { return lines }
+            usleep(20_000)
+        }
+    }
 
     /// Stops the primary, then the secondary; their mounts go with them.
     func stop() {
