@@ -11,9 +11,16 @@ import TestSupport
 /// (SIGKILL: its sockets are reset, and what it held is lost).
 final class DelayingRelay {
     static let script = #"""
-        import collections, socket, struct, sys, threading, time
+        import collections, signal, socket, struct, sys, threading, time
         listen_host, listen_port, target_host, target_port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-        delay = float(sys.argv[5])
+        configured = float(sys.argv[5])
+        delay = configured if sys.argv[6] == "delayed" else 0.0
+
+        def delay_from_now_on(*_):
+            global delay
+            delay = configured
+
+        signal.signal(signal.SIGUSR1, delay_from_now_on)
 
         def prepare(connection):
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -85,8 +92,9 @@ final class DelayingRelay {
     /// Where the primary connects instead of the secondary ("host:port").
     let address: String
 
-    /// Starts relaying from 127.0.0.3 (a free port) to the secondary at 127.0.0.2:`secondaryPort`.
-    init(to secondaryPort: UInt16, delay: TimeInterval, scratch: ScratchDirectory) throws {
+    /// Starts relaying from 127.0.0.3 (a free port) to the secondary at 127.0.0.2:`secondaryPort`;
+    /// with `delayed` false, without delay until ``delayFromNowOn()`` (for a quicker set-up).
+    init(to secondaryPort: UInt16, delay: TimeInterval, delayed: Bool = true, scratch: ScratchDirectory) throws {
         let port = try freePort(on: "127.0.0.3")
         address = "127.0.0.3:\(port)"
         let scriptPath = scratch.path + "/relay.py"
@@ -95,7 +103,8 @@ final class DelayingRelay {
         guard FileManager.default.createFile(atPath: outputPath, contents: nil),
               let output = FileHandle(forWritingAtPath: outputPath) else { throw TestFailure("cannot create \(outputPath)") }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [scriptPath, "127.0.0.3", "\(port)", "127.0.0.2", "\(secondaryPort)", "\(delay)"]
+        process.arguments = [scriptPath, "127.0.0.3", "\(port)", "127.0.0.2", "\(secondaryPort)", "\(delay)",
+                             delayed ? "delayed" : "undelayed"]
         process.standardOutput = output
         process.standardError = output
         try process.run()
@@ -107,6 +116,11 @@ final class DelayingRelay {
             }
             usleep(5_000)
         }
+    }
+
+    /// Holds what the primary sends for the delay given at the start, from now on.
+    func delayFromNowOn() {
+        if process.isRunning { kill(process.processIdentifier, SIGUSR1) }
     }
 
     /// Freezes the relay: from now on nothing passes in either direction.

@@ -84,6 +84,30 @@ final class TwoNodeCluster {
         try startPrimary()
     }
 
+    /// The relay the primary's connection goes through, if started with one.
+    private(set) var relay: DelayingRelay?
+
+    /// Starts the secondary, then the primary connected to it through a ``DelayingRelay`` that
+    /// holds each frame for `delay` (a network the crash of ``crashPrimary(killingAlso:)`` can lose);
+    /// with `delayed` false, only once `relay.delayFromNowOn()` is called.
+    func start(throughRelayWithDelay delay: TimeInterval, delayed: Bool = true) throws {
+        let started = try DelayingRelay(to: secondaryPort, delay: delay, delayed: delayed, scratch: scratch)
+        relay = started
+        try startSecondary()
+        try startPrimary(config: try variantConfig(label: "node1-via-relay", secondaryAddress: started.address))
+    }
+
+    /// The crash of the primary's machine: freezes the relay if there is one (nothing passes
+    /// any more), kills the primary daemon and then `pids` (the applications on its mount) with
+    /// SIGKILL, detaches the dead mount, and kills the relay with whatever it still held.
+    func crashPrimary(killingAlso pids: [pid_t]) {
+        relay?.freeze()
+        if let primary, primary.process.isRunning { kill(primary.pid, SIGKILL) }
+        for pid in pids where pid > 0 { kill(pid, SIGKILL) }
+        killPrimary()
+        relay?.stop()
+    }
+
     /// Starts the secondary (node2) and waits until its read-only mount answers.
     func startSecondary() throws {
         let secondaryStarted = try NodeProcess(node: "node2", role: "secondary", config: configPath, log: scratch.path + "/node2.log")
@@ -152,10 +176,11 @@ final class TwoNodeCluster {
         }
     }
 
-    /// Stops the primary, then the secondary; their mounts go with them.
+    /// Stops the primary, then the secondary; their mounts go with them (and the relay).
     func stop() {
         primary?.stop()
         if isReplFSMounted(primaryDirectory) { umount2(primaryDirectory, Int32(MNT_DETACH)) }
+        relay?.stop()
         secondary?.stop()
         if isReplFSMounted(secondaryDirectory) { umount2(secondaryDirectory, Int32(MNT_DETACH)) }
     }
