@@ -69,7 +69,10 @@ let package = Package(
         .testTarget(name: "MirrorCoreTests", dependencies: ["MirrorCore", "TestSupport"]),
         .testTarget(
             name: "ReplFSTests",
-            dependencies: ["ReplFS", "CLinux", "TestSupport"]
+            dependencies: [
+                "ReplFS", "CLinux", "TestSupport", "ReplProtocol", "ReplTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "ReplProtocolTests", dependencies: ["ReplProtocol", "TestSupport"]),
         .testTarget(name: "ReplApplyTests", dependencies: ["ReplApply", "ReplProtocol", "CLinux", "TestSupport"]),
