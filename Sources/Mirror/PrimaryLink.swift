@@ -53,7 +53,11 @@ final class PrimaryLink {
         } catch {
             return .refuse("module \(unit.name): cannot send this node's status: \(error)")
         }
-        guard case (.applied, .moduleStatusReply(let reply)?) = sender.reply(to: ticket) else {
+        let answer = sender.reply(to: ticket)
+        if case .failed(EBUSY) = answer.0 {
+            return .refuse("module \(unit.name): \(plan.peerName) already receives this module from another primary; refusing to replicate to it")
+        }
+        guard case (.applied, .moduleStatusReply(let reply)?) = answer else {
             return .refuse("module \(unit.name): the peer did not answer with its status (\(sender.lossReason ?? "no reply"))")
         }
         let peer = reply.status
@@ -103,7 +107,14 @@ final class PrimaryLink {
                 // Lost while nobody was writing: alone from now on, then look for the peer again.
                 replicator.detach(because: "peer lost (\(sender.lossReason ?? "unknown reason"))")
             }
-            guard let channel = try? connector.connect() else {
+            let channel: ReplicationChannel
+            do {
+                channel = try connector.connect()
+            } catch TransportError.refused(let refusal) {
+                logger.error("module \(unit.name): \(TransportError.refused(refusal)); trying again in \(Self.refusalPause)")
+                sleep(Self.refusalPause)
+                continue
+            } catch {
                 usleep(1_000_000)
                 continue
             }
@@ -115,7 +126,7 @@ final class PrimaryLink {
             case .refuse(let message):
                 sender.close()
                 logger.error("\(message)")
-                sleep(Duration.seconds(30))
+                sleep(Self.refusalPause)
             }
         }
     }

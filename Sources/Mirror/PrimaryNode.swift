@@ -45,7 +45,13 @@ enum PrimaryNode {
     private static func connect(_ link: PrimaryLink, waiting: Duration) throws -> Bool {
         let state = link.state
         let name = link.unit.name
-        guard let channel = try? link.connector.connect(retryingFor: waiting) else {
+        let channel: ReplicationChannel
+        do {
+            channel = try link.connector.connect(retryingFor: waiting)
+        } catch TransportError.refused(let refusal) {
+            // A wrong key, cluster or node name is a configuration error, not an absent peer.
+            throw Failure(message: "\(TransportError.refused(refusal))")
+        } catch {
             try state.generations.startAlone()
             link.logger.warning("""
                 module \(name): the secondary did not answer within \(waiting); serving alone in generation \

@@ -33,11 +33,32 @@ enum SecondaryNode {
     }
 }
 
-/// One replicated directory on the secondary: its plan, state and copy (opened before the mount).
+/// One replicated directory on the secondary: its plan, state and copy (opened before the mount),
+/// and which connection feeds it: one primary stream at a time.
 struct SecondaryUnit {
     let plan: UnitPlan
     let state: ModuleState
     let copyFD: Int32
+    let feeder = StreamClaim()
+}
+
+/// Which session applies a directory's stream; a second primary is refused while one is connected.
+final class StreamClaim {
+    private let monitor = Monitor()
+    private var owner: ObjectIdentifier?
+
+    /// Takes the claim for `session`; false if another session holds it.
+    func take(for session: AnyObject) -> Bool {
+        monitor.locked {
+            guard owner == nil || owner == ObjectIdentifier(session) else { return false }
+            owner = ObjectIdentifier(session)
+            return true
+        }
+    }
+
+    func release(by session: AnyObject) {
+        monitor.locked { if owner == ObjectIdentifier(session) { owner = nil } }
+    }
 }
 
 /// One connection from the primary: the status exchange and its decision, then the stream of
@@ -70,6 +91,7 @@ final class SecondarySession {
 
     func serve(_ channel: ReplicationChannel) {
         let receiver = ReplicationReceiver(channel: channel, logger: logger)
+        defer { unit?.feeder.release(by: self) }
         do {
             try receiver.run { sequence, message in handle(sequence, message) }
             logger.info("replication connection from \(receiver.peerDescription) ended")
@@ -96,6 +118,9 @@ final class SecondarySession {
         do {
             if unit == nil { try bind(to: message) }
             switch message {
+            case .moduleStatus where !unit.feeder.take(for: self):
+                logger.error("module \(plan.name): refusing a second primary stream: another connection from \(node.peerName) feeds this copy")
+                return .failed(errno: EBUSY)
             case .moduleStatus(let peer):
                 return .replied(.moduleStatusReply(ModuleStatusReply(requestSequence: sequence, status: decide(peer))))
             case .verifyDirectory(let listing):

@@ -122,7 +122,8 @@ final class PeerRefusalTests: XCTestCase {
             }
         }
 
-        // A well-formed operation on a file the stream never named: refused with a nack, nothing applied.
+        // A well-formed operation before the primary's status (so on a file the stream never
+        // named): refused with a nack, nothing applied.
         let peer = try RawReplicationPeer(host: "127.0.0.2", port: cluster.secondaryPort)
         try peer.handshake(try node1())
         peer.send(try peer.encoder.encode(.write(Write(module: 0, node: NodeRef(99), offset: 0, data: [1, 2, 3]))).bytes)
@@ -131,7 +132,8 @@ final class PeerRefusalTests: XCTestCase {
         XCTAssertEqual(nack.sequence, 1)
         peer.finishSending()
         XCTAssertTrue(peer.waitUntilClosed(), "the secondary kept the connection after its end")
-        XCTAssertTrue(cluster.waitForSecondaryLog("could not apply: ").contains { $0.contains("node 99") }, cluster.secondaryLog)
+        XCTAssertTrue(cluster.waitForSecondaryLog("could not apply: ").contains { $0.contains("write before the primary's status") },
+                      cluster.secondaryLog)
 
         // The secondary lives on, its copy untouched.
         XCTAssertTrue(cluster.secondary?.process.isRunning ?? false, "the secondary died:\n\(cluster.secondaryLog)")
@@ -240,5 +242,26 @@ final class PeerRefusalTests: XCTestCase {
         var st = stat()
         guard stat(path, &st) == 0 else { throw TestFailure("stat \(path): errno \(errno)") }
         return "\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) ctime \(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
+    }
+
+    /// Two machines both started as node1: the secondary applies one primary's stream only.
+    func testASecondPrimaryIsRefusedWhileOneIsConnected() throws {
+        try requireMountPrivileges()
+        let cluster = try TwoNodeCluster()
+        defer { cluster.stop() }
+        try cluster.start()
+        let otherPrefix = try cluster.scratch.sub("impostor")
+        _ = try cluster.scratch.sub("impostor/data")
+        let impostor = try NodeProcess(node: "node1", arguments: ["--role", "primary"],
+                                       config: try cluster.variantConfig(label: "impostor", primaryPrefix: otherPrefix),
+                                       log: cluster.scratch.path + "/impostor.log")
+        defer { impostor.stop() }
+        impostor.process.waitUntilExit()
+        XCTAssertEqual(impostor.process.terminationStatus, 1, impostor.log)
+        XCTAssertTrue(impostor.log.contains("already receives this module from another primary"), impostor.log)
+        XCTAssertFalse(isReplFSMounted(otherPrefix + "/data"))
+        XCTAssertEqual(cluster.waitForSecondaryLog("refusing a second primary stream").count, 1, cluster.secondaryLog)
+        try "still replicated\n".write(toFile: cluster.primaryDirectory + "/after", atomically: false, encoding: .utf8)
+        XCTAssertEqual(try String(contentsOfFile: cluster.secondaryDirectory + "/after", encoding: .utf8), "still replicated\n")
     }
 }

@@ -66,9 +66,14 @@ final class TwoNodeCluster {
 
     /// A copy of the cluster file for one node, named `label`: with its key file holding `key`
     /// (e.g. a node set up with the wrong key), and/or the secondary's replication address
-    /// replaced by `secondaryAddress` ("host:port", e.g. a relay's); returns its path.
-    func variantConfig(label: String, key: String? = nil, secondaryAddress: String? = nil) throws -> String {
+    /// replaced by `secondaryAddress` ("host:port", e.g. a relay's), and/or node1's path prefix
+    /// replaced by `primaryPrefix` (a second machine claiming to be node1); returns its path.
+    func variantConfig(label: String, key: String? = nil, secondaryAddress: String? = nil,
+                       primaryPrefix: String? = nil) throws -> String {
         var text = configText
+        if let primaryPrefix {
+            text = text.replacingOccurrences(of: "path_prefix = \"\(scratch.path)/node1\"", with: "path_prefix = \"\(primaryPrefix)\"")
+        }
         if let key {
             let otherKeyPath = scratch.path + "/\(label).key"
             try Self.writeKeyFile(otherKeyPath, key: key)
