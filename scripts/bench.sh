@@ -4,9 +4,12 @@
 # primary replicating synchronously to a `mirror run` secondary on loopback, 127.0.0.1 ->
 # 127.0.0.2), all under /var/tmp/replfs-bench (a real disk).
 #
-#   scripts/bench.sh [--quick] [--threads N] [--no-splice] [--cache-timeout S] [--no-build]
+#   scripts/bench.sh [--quick] [--targets LIST] [--threads N] [--no-splice] [--cache-timeout S] [--no-build]
 #
-# Workloads (in this order, each one on native, replfs, bindfs, replicated before the next one):
+# --targets LIST: a comma-separated subset of native,replfs,bindfs,replicated (default: all); only
+# those are set up, measured and shown in the table, with the ratios between them.
+#
+# Workloads (in this order, each one on every target before the next one):
 #   fio, ioengine=psync, buffered I/O:
 #     seq write 1M      rw=write bs=1M size=$BENCH_SIZE end_fsync=1 (the data reaches the disk
 #                       before the job ends; the fsync time counts in the figure)
@@ -50,6 +53,7 @@ BUILD=1
 THREADS=""
 NO_SPLICE=0
 CACHE_TIMEOUT=""
+TARGET_LIST=native,replfs,bindfs,replicated
 while (($#)); do
     case "$1" in
         --quick) QUICK=1 ;;
@@ -57,6 +61,8 @@ while (($#)); do
         --threads) [[ $# -ge 2 ]] || { echo "--threads needs a value" >&2; exit 2; }; THREADS=$2; shift ;;
         --threads=*) THREADS=${1#*=} ;;
         --no-splice) NO_SPLICE=1 ;;
+        --targets) [[ $# -ge 2 ]] || { echo "--targets needs a value" >&2; exit 2; }; TARGET_LIST=$2; shift ;;
+        --targets=*) TARGET_LIST=${1#*=} ;;
         --cache-timeout) [[ $# -ge 2 ]] || { echo "--cache-timeout needs a value" >&2; exit 2; }; CACHE_TIMEOUT=$2; shift ;;
         --cache-timeout=*) CACHE_TIMEOUT=${1#*=} ;;
         -h|--help) usage; exit 0 ;;
@@ -65,6 +71,18 @@ while (($#)); do
     shift
 done
 if [[ -n $THREADS && ! $THREADS =~ ^[0-9]+$ ]]; then echo "--threads wants a number" >&2; exit 2; fi
+# The targets, always in this order whatever the order of --targets.
+ALL_TARGETS=(native replfs bindfs replicated)
+IFS=, read -ra wanted <<<"$TARGET_LIST"
+((${#wanted[@]})) || { echo "--targets wants at least one of: ${ALL_TARGETS[*]}" >&2; exit 2; }
+for t in "${wanted[@]}"; do
+    [[ " ${ALL_TARGETS[*]} " == *" $t "* ]] || { echo "--targets: unknown target '$t' (known: ${ALL_TARGETS[*]})" >&2; exit 2; }
+done
+TARGETS=()
+for t in "${ALL_TARGETS[@]}"; do
+    [[ " ${wanted[*]} " == *" $t "* ]] && TARGETS+=("$t")
+done
+has_target() { [[ " ${TARGETS[*]} " == *" $1 "* ]]; }
 
 if ((QUICK)); then
     : "${BENCH_SIZE:=64m}" "${BENCH_RAND_SIZE:=16m}" "${BENCH_RUNTIME:=3}" "${BENCH_FILES:=1000}" "${BENCH_PG_SCALE:=1}" "${BENCH_ROUNDS:=1}"
@@ -77,7 +95,6 @@ MIRROR=${MIRROR:-$REPO/.build-bench/release/mirror}
 BASE=/var/tmp/replfs-bench
 PGBIN=/usr/lib/postgresql/15/bin
 PGPORT=54329            # only names the unix socket file, in this run's own directory
-TARGETS=(native replfs bindfs replicated)
 MIRROR_ARGS=()
 [[ -n $THREADS ]] && MIRROR_ARGS+=(--threads "$THREADS")
 ((NO_SPLICE)) && MIRROR_ARGS+=(--no-splice)
@@ -92,8 +109,9 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "must run as root (FUSE mounts with allow_other, postgres via runuser)"
 [[ -e /dev/fuse ]] || die "/dev/fuse is missing (apt-get install fuse3; modprobe fuse)"
 missing=()
-for tool in fio:fio bindfs:bindfs fusermount3:fuse3 python3:python3 runuser:util-linux findmnt:util-linux \
-            pgbench:postgresql-15; do
+tools=(fio:fio fusermount3:fuse3 python3:python3 runuser:util-linux findmnt:util-linux pgbench:postgresql-15)
+has_target bindfs && tools+=(bindfs:bindfs)
+for tool in "${tools[@]}"; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 [[ -x $PGBIN/initdb && -x $PGBIN/pg_ctl ]] || missing+=(postgresql-15)
@@ -102,11 +120,13 @@ id postgres >/dev/null 2>&1 || missing+=(postgresql-15)
 PGBENCH=$(command -v pgbench)
 [[ -x $PGBIN/pgbench ]] && PGBENCH=$PGBIN/pgbench
 
-if ((BUILD)); then
+NEED_MIRROR=0
+{ has_target replfs || has_target replicated; } && NEED_MIRROR=1
+if ((BUILD && NEED_MIRROR)); then
     log "building mirror (swift build -c release --scratch-path .build-bench)"
     (cd "$REPO" && swift build -c release --scratch-path .build-bench >/dev/null) || die "build failed"
 fi
-[[ -x $MIRROR ]] || die "$MIRROR not found (build it, or set MIRROR=)"
+((NEED_MIRROR == 0)) || [[ -x $MIRROR ]] || die "$MIRROR not found (build it, or set MIRROR=)"
 
 # Runs from / so that postgres, run as its own user, never sits in a directory it cannot read.
 cd /
@@ -254,6 +274,7 @@ cleanup() {
             rm -rf "$REPO/bench-results/logs"
             mkdir -p "$REPO/bench-results"
             cp -r "$LOGS" "$REPO/bench-results/logs" 2>/dev/null
+            cp -r "$RUN/pglog" "$REPO/bench-results/logs/postgres" 2>/dev/null
         fi
         if findmnt -n -r -o TARGET | grep -q "^$RUN/"; then
             warn "something is still mounted under $RUN; leaving the scratch data in place"
@@ -293,14 +314,17 @@ SOCK=$RUN/pgsock
 mkdir -p "$LOGS" "$SOCK" "$RUN/pglog" "$RUN/native" "$RUN/replfs" "$RUN/bindfs-src" "$RUN/bindfs"
 chown postgres:postgres "$SOCK" "$RUN/pglog"
 RESULTS=$RUN/results.tsv
+REASONS=$RUN/reasons.tsv   # workload, target, why it is FAIL
 : >"$RESULTS"
+: >"$REASONS"
 REPL=$RUN/repl     # cluster file, key file, node1/ (primary) and node2/ (secondary) path prefixes
 mkdir -p "$REPL/node1/data" "$REPL/node2/data"
 chmod 755 "$REPL" "$REPL/node1" "$REPL/node2" "$REPL/node1/data" "$REPL/node2/data"
 REPL_DIR=$REPL/node1/data
 declare -A DIR=([native]=$RUN/native [replfs]=$RUN/replfs [bindfs]=$RUN/bindfs [replicated]=$REPL_DIR)
 
-log "scratch $RUN ($fstype on $(findmnt -n -o SOURCE -T "$BASE"))"
+log "scratch $RUN ($fstype on $(findmnt -n -o SOURCE -T "$BASE")); targets: ${TARGETS[*]}"
+if has_target replfs; then
 "$MIRROR" mount --dir "$RUN/replfs" --foreground "${MIRROR_ARGS[@]}" >>"$LOGS/mirror.log" 2>&1 8>&- 9>&- &
 MIRROR_PID=$!
 MIRROR_DIR=$RUN/replfs
@@ -312,8 +336,10 @@ done
 [[ $(findmnt -n -o FSTYPE --mountpoint "$MIRROR_DIR" | tail -n1) == fuse.replfs ]] || die "ReplFS did not mount within 30 s"
 stat "$MIRROR_DIR" >/dev/null
 log "ReplFS mounted over $MIRROR_DIR (pid $MIRROR_PID, mirror mount ${MIRROR_ARGS[*]:-with defaults})"
+fi
 
 # bindfs as root: allow_other, default_permissions, files created as the caller, single-threaded.
+if has_target bindfs; then
 bindfs -f "$RUN/bindfs-src" "$RUN/bindfs" >>"$LOGS/bindfs.log" 2>&1 8>&- 9>&- &
 BINDFS_PID=$!
 BINDFS_MNT=$RUN/bindfs
@@ -324,8 +350,10 @@ for _ in $(seq 300); do
 done
 is_mounted "$BINDFS_MNT" || die "bindfs did not mount within 30 s"
 log "bindfs mounted $RUN/bindfs-src on $BINDFS_MNT (pid $BINDFS_PID, $(bindfs --version | head -n1))"
+fi
 
 # The replicated target: a cluster file for two nodes on loopback, the secondary, then the primary.
+if has_target replicated; then
 source "$REPO/scripts/lib/loopback-cluster.sh"
 write_loopback_cluster "$REPL" bench bench /data
 "$MIRROR" check-config --config "$REPL/cluster.toml" --node node1 >>"$LOGS/mirror-check-config.log" 2>&1 ||
@@ -343,6 +371,7 @@ done
 [[ $(findmnt -n -o FSTYPE --mountpoint "$REPL_DIR" | tail -n1) == fuse.replfs ]] || die "the primary's ReplFS did not mount within 45 s"
 stat "$REPL_DIR" >/dev/null
 log "replicated: mirror run primary node1 (pid $REPL_PRIMARY_PID) mounted over $REPL_DIR, replicating to secondary node2 (pid $REPL_SECONDARY_PID, $REPL/node2/data)"
+fi
 
 # Peak resident memory of a daemon: VmRSS sampled every 0.2 s into $2 (KiB).
 sample_rss() {
@@ -355,19 +384,35 @@ sample_rss() {
         sleep 0.2
     done
 }
-status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null; }
-sample_rss "$MIRROR_PID" "$RUN/rss-replfs" 8>&- 9>&- &
-SAMPLER_PIDS+=($!)
-sample_rss "$BINDFS_PID" "$RUN/rss-bindfs" 8>&- 9>&- &
-SAMPLER_PIDS+=($!)
-sample_rss "$REPL_PRIMARY_PID" "$RUN/rss-replicated" 8>&- 9>&- &
-SAMPLER_PIDS+=($!)
-sample_rss "$REPL_SECONDARY_PID" "$RUN/rss-secondary" 8>&- 9>&- &
-SAMPLER_PIDS+=($!)
-log "daemon RSS at start: replfs $(status_kib "$MIRROR_PID" VmRSS) KiB, bindfs $(status_kib "$BINDFS_PID" VmRSS) KiB, replicated primary $(status_kib "$REPL_PRIMARY_PID" VmRSS) KiB, secondary $(status_kib "$REPL_SECONDARY_PID" VmRSS) KiB"
+status_kib() { [[ -n $1 ]] || return 0; awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null || true; }
+# The daemons whose memory the table shows (name:pid), and the ones only logged.
+DAEMONS=()
+has_target replfs && DAEMONS+=("replfs:$MIRROR_PID")
+has_target bindfs && DAEMONS+=("bindfs:$BINDFS_PID")
+has_target replicated && DAEMONS+=("replicated:$REPL_PRIMARY_PID")
+LOGGED_DAEMONS=()
+has_target replicated && LOGGED_DAEMONS+=("secondary:$REPL_SECONDARY_PID")
+rss_now=()
+for daemon in "${DAEMONS[@]}" "${LOGGED_DAEMONS[@]}"; do
+    sample_rss "${daemon#*:}" "$RUN/rss-${daemon%%:*}" 8>&- 9>&- &
+    SAMPLER_PIDS+=($!)
+    rss_now+=("${daemon%%:*} $(status_kib "${daemon#*:}" VmRSS) KiB")
+done
+((${#rss_now[@]} == 0)) || log "daemon RSS at start: $(IFS=,; echo "${rss_now[*]}" | sed 's/,/, /g')"
 
 # ---------------------------------------------------------------- workloads
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+# record_fail KEY TARGET REASON: a FAIL in the table, its reason under it.
+record_fail() {
+    record "$1" "$2" FAIL
+    printf '%s\t%s\t%s\n' "$1" "$2" "$(printf '%s' "$3" | tr '\t\n' '  ' | cut -c1-220)" >>"$REASONS"
+    FAILURES=$((FAILURES + 1))
+}
+# last_line FILE [ERE]: the last non-empty line of FILE (matching ERE), for a FAIL reason.
+last_line() {
+    [[ -f $1 ]] || return 0
+    grep -E "${2:-.}" "$1" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -n1 | sed 's/^[[:space:]]*//' || true
+}
 
 # True while the target can be used; a dead daemon fails every later step on its mount.
 target_alive() {
@@ -392,12 +437,13 @@ fio_job() {
     local key=$1 target=$2 metric=$3 dir=$4
     shift 4
     local out=$LOGS/fio-$key-$target.json
-    mkdir -p "${DIR[$target]}/fio" || return 1
+    mkdir -p "${DIR[$target]}/fio" || { REASON="mkdir failed"; return 1; }
     # Reads start from cold caches on every target (native, FUSE and backing page caches alike).
     if [[ $dir == read ]]; then sync; echo 3 >/proc/sys/vm/drop_caches; fi
     run_step fio --output-format=json --output="$out" --name="$key" --directory="${DIR[$target]}/fio" \
-        --ioengine=psync "$@" 2>>"$LOGS/fio-$key-$target.err" || return 1
-    VALUE=$(python3 - "$out" "$metric" "$dir" <<'EOF'
+        --ioengine=psync "$@" 2>>"$LOGS/fio-$key-$target.err" ||
+        { REASON="fio: $(last_line "$LOGS/fio-$key-$target.err")"; return 1; }
+    VALUE=$(python3 - "$out" "$metric" "$dir" 2>>"$LOGS/fio-$key-$target.err" <<'EOF'
 import json, sys
 path, metric, direction = sys.argv[1:4]
 text = open(path).read()
@@ -408,7 +454,7 @@ if job.get("error"):
 side = job[direction]
 print("%.2f" % (side["bw"] / 1024.0 if metric == "bw" else side["iops"]))
 EOF
-    )
+    ) || { REASON="fio: $(last_line "$LOGS/fio-$key-$target.err")"; return 1; }
 }
 
 # The small-file cycle; prints files/s for the whole cycle (details to the log).
@@ -443,24 +489,37 @@ EOF
 smallfiles() {
     local target=$1 out=$LOGS/smallfiles-$target.json
     run_step python3 "$RUN/smallfiles.py" "${DIR[$target]}/small" "$BENCH_FILES" >"$out" 2>>"$LOGS/smallfiles-$target.err" ||
-        return 1
+        { REASON="small files: $(last_line "$LOGS/smallfiles-$target.err")"; return 1; }
     VALUE=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.2f" % d["files_per_s"])' "$out")
 }
 
+# pg_reason STEP TARGET: why a PostgreSQL step failed, for the table: the server's last PANIC,
+# FATAL or ERROR line, else the step's own last line.
+pg_reason() {
+    local why
+    why=$(last_line "$RUN/pglog/postgres-$2.log" 'PANIC|FATAL|ERROR')
+    [[ -n $why ]] || why=$(last_line "$LOGS/pgbench-$2.log")
+    REASON="$1: ${why:-no message}"
+}
+
+# The steps that could hang on a filesystem that misbehaves are bounded (timeout 124: "timed out").
 pgbench_target() {
-    local target=$1 data=${DIR[$1]}/pgdata plog=$LOGS/pgbench-$1.log out
-    mkdir -p "$data" && chown postgres:postgres "$data" && chmod 700 "$data" || return 1
-    run_step runuser -u postgres -- "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C \
-        >>"$plog" 2>&1 || return 1
+    local target=$1 data=${DIR[$1]}/pgdata plog=$LOGS/pgbench-$1.log out rc
+    mkdir -p "$data" && chown postgres:postgres "$data" && chmod 700 "$data" || { REASON="cannot create $data"; return 1; }
+    run_step timeout -k 10 600 runuser -u postgres -- "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C \
+        >>"$plog" 2>&1 || { rc=$?; pg_reason "initdb$( ((rc == 124)) && echo ' timed out')" "$target"; return 1; }
     PG_DATA=$data
     run_step runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" -l "$RUN/pglog/postgres-$target.log" -w -t 120 \
-        -o "-c listen_addresses='' -c unix_socket_directories='$SOCK' -p $PGPORT" start >>"$plog" 2>&1 || return 1
+        -o "-c listen_addresses='' -c unix_socket_directories='$SOCK' -p $PGPORT" start >>"$plog" 2>&1 ||
+        { pg_reason "server did not start" "$target"; return 1; }
     PG_PID=$(head -n1 "$data/postmaster.pid")
-    run_step "$PGBENCH" -h "$SOCK" -p "$PGPORT" -U postgres -i -s "$BENCH_PG_SCALE" -q postgres >>"$plog" 2>&1 || return 1
+    run_step timeout -k 10 1800 "$PGBENCH" -h "$SOCK" -p "$PGPORT" -U postgres -i -s "$BENCH_PG_SCALE" -q postgres >>"$plog" 2>&1 ||
+        { rc=$?; pg_reason "pgbench -i$( ((rc == 124)) && echo ' timed out')" "$target"; return 1; }
     out=$LOGS/pgbench-$target.out
-    run_step "$PGBENCH" -h "$SOCK" -p "$PGPORT" -U postgres -c 4 -j 2 -T "$BENCH_RUNTIME" postgres >"$out" 2>>"$plog" ||
-        return 1
+    run_step timeout -k 10 $((BENCH_RUNTIME + 300)) "$PGBENCH" -h "$SOCK" -p "$PGPORT" -U postgres -c 4 -j 2 -T "$BENCH_RUNTIME" \
+        postgres >"$out" 2>>"$plog" || { rc=$?; pg_reason "pgbench$( ((rc == 124)) && echo ' timed out')" "$target"; return 1; }
     VALUE=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$out")
+    [[ -n $VALUE ]] || pg_reason "pgbench printed no tps" "$target"
 }
 
 # run_workload KEY UNIT FUNCTION ARGS... : FUNCTION TARGET ARGS... sets VALUE to the figure. It runs
@@ -475,19 +534,21 @@ run_workload() {
     for target in "${order[@]}"; do
         if ! target_alive "$target"; then
             warn "$target: mount or daemon gone; $key skipped"
-            record "$key" "$target" FAIL
-            FAILURES=$((FAILURES + 1))
+            record_fail "$key" "$target" "skipped: mount or daemon gone before the step"
             continue
         fi
         VALUE=""
+        REASON=""
         if "$fn" "$target" "$@" && [[ -n $VALUE ]] && { [[ $target != replicated ]] || replication_intact; }; then
             value=$VALUE
             record "$key" "$target" "$value"
             log "$(printf '%-7s %-16s %12s %s' "$target" "$key" "$value" "$unit")"
         else
-            record "$key" "$target" FAIL
-            FAILURES=$((FAILURES + 1))
-            warn "$target: $key FAILED (logs: $LOGS/*$key*$target*)"
+            if [[ $target == replicated ]] && ! replication_intact; then
+                REASON="replication lost: a daemon is gone or the primary logged \"peer lost\"/\"continuing alone\"${REASON:+ ($REASON)}"
+            fi
+            record_fail "$key" "$target" "${REASON:-no figure (see the logs)}"
+            warn "$target: $key FAILED: ${REASON:-no figure} (logs: $LOGS/*$key*$target*)"
         fi
         [[ $target != replfs ]] || ! kill -0 "$MIRROR_PID" 2>/dev/null ||
             log "        replfs daemon: $(find "/proc/$MIRROR_PID/fd" -mindepth 1 2>/dev/null | wc -l) open fds, VmRSS $(status_kib "$MIRROR_PID" VmRSS) KiB"
@@ -524,10 +585,8 @@ pgbench_and_stop() {
 run_workload pgbench TPS pgbench_and_stop
 
 # ---------------------------------------------------------------- memory, table
-for daemon in replfs bindfs replicated; do
-    pid=$MIRROR_PID
-    [[ $daemon == bindfs ]] && pid=$BINDFS_PID
-    [[ $daemon == replicated ]] && pid=$REPL_PRIMARY_PID
+for entry in "${DAEMONS[@]}"; do
+    daemon=${entry%%:*} pid=${entry#*:}
     hwm=$(status_kib "$pid" VmHWM)
     sampled=$(cat "$RUN/rss-$daemon" 2>/dev/null || echo 0)
     if [[ -n $hwm ]]; then
@@ -539,8 +598,10 @@ for daemon in replfs bindfs replicated; do
         warn "$daemon daemon is gone: no memory figure"
     fi
 done
-record rss native "n/a"
-if [[ -n $(status_kib "$REPL_SECONDARY_PID" VmHWM) ]]; then
+has_target native && record rss native "n/a"
+if ! has_target replicated; then
+    :
+elif [[ -n $(status_kib "$REPL_SECONDARY_PID" VmHWM) ]]; then
     log "replicated secondary memory (not in the table): sampled peak VmRSS $(( $(cat "$RUN/rss-secondary" 2>/dev/null || echo 0) / 1024 )) MiB, VmHWM $(( $(status_kib "$REPL_SECONDARY_PID" VmHWM) / 1024 )) MiB"
 else
     warn "the replicated target's secondary is gone"
@@ -560,7 +621,7 @@ done
 ELAPSED=$((SECONDS - START_SECONDS))
 mkdir -p "$REPO/bench-results"
 REPORT=$REPO/bench-results/latest.txt
-python3 - "$RESULTS" >"$RUN/table.txt" <<EOF
+python3 - "$RESULTS" "$(IFS=,; echo "${TARGETS[*]}")" "$REASONS" >"$RUN/table.txt" <<EOF
 import sys
 rows = [
     ("seqwrite", "seq write 1M (MiB/s)"),
@@ -596,18 +657,35 @@ def fmt(v):
 def ratio(a, b):
     a, b = num(a), num(b)
     return "%.2f" % (a / b) if a is not None and b else "-"
+targets = sys.argv[2].split(",")
+# (numerator, denominator, column): shown when both targets were measured.
+pairs = [("replfs", "native", "replfs/native"), ("replfs", "bindfs", "replfs/bindfs"),
+         ("replicated", "native", "repl/native"), ("replicated", "replfs", "repl/replfs"),
+         ("replicated", "bindfs", "repl/bindfs")]
+pairs = [p for p in pairs if p[0] in targets and p[1] in targets]
 width = max(len(label) for _, label in rows)
 for key, label in rows:
-    n, r, b, p = (values.get((key, t)) for t in ("native", "replfs", "bindfs", "replicated"))
-    print("%-*s   native %7s   replfs %7s   bindfs %7s   replicated %7s   replfs/native %5s   replfs/bindfs %5s"
-          "   repl/native %5s   repl/replfs %5s   repl/bindfs %5s"
-          % (width, label, fmt(n), fmt(r), fmt(b), fmt(p), ratio(r, n), ratio(r, b),
-             ratio(p, n), ratio(p, r), ratio(p, b)))
+    cells = ["%-*s" % (width, label)]
+    cells += ["%s %7s" % (t, fmt(values.get((key, t)))) for t in targets]
+    cells += ["%s %5s" % (name, ratio(values.get((key, a)), values.get((key, b))))
+              for a, b, name in pairs]
+    print("   ".join(cells))
+reasons = {}
+for line in open(sys.argv[3]):
+    key, target, reason = line.rstrip("\n").split("\t", 2)
+    reasons.setdefault((target, key), reason)   # the first failure of a (target, workload)
+if reasons:
+    print()
+    print("FAIL reasons (first of each target and workload):")
+    for (target, key), reason in reasons.items():
+        print("  %s %s: %s" % (target, key, reason))
 EOF
 
 {
     echo "ReplFS benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$( ((QUICK)) && echo ' (--quick)')"
-    echo "host: $(nproc) cores, $(uname -r), scratch $BASE on $fstype; ReplFS: mirror mount ${MIRROR_ARGS[*]:-(defaults: 4 threads, splice, cache-timeout 1)}; bindfs $(bindfs --version | awk '{print $2; exit}') defaults (single-threaded)"
+    echo "host: $(nproc) cores, $(uname -r), scratch $BASE on $fstype; targets: ${TARGETS[*]}"
+    ! has_target replfs || echo "replfs: mirror mount ${MIRROR_ARGS[*]:-(defaults: 4 threads, splice, cache-timeout 1)}"
+    ! has_target bindfs || echo "bindfs: $(bindfs --version | awk '{print $2; exit}') defaults (single-threaded)"
     echo "fio psync, buffered; seq ${BENCH_SIZE} with bs=1M; random bs=4k, ${BENCH_RAND_SIZE} per job, ${BENCH_RUNTIME}s time-based"
     echo "seq write: end_fsync=1, so the data is on the disk before the job ends and the fsync time is counted."
     echo "seq read, rand read: the file seq write left, read after 'sync; echo 3 > drop_caches' on every target"
@@ -616,9 +694,11 @@ EOF
     echo "rand write 4 jobs: numjobs=4, one ${BENCH_RAND_SIZE} file each, no fsync (page cache on native)."
     echo "small files: create+write 100 B+close, stat, unlink ${BENCH_FILES} files; files/s over the whole cycle."
     echo "pgbench: PostgreSQL 15 defaults (fsync on), unix socket only; -i -s ${BENCH_PG_SCALE}, then -c 4 -j 2 -T ${BENCH_RUNTIME}."
-    echo "replicated: mirror run primary (node1, 127.0.0.1) -> secondary (node2, 127.0.0.2) on loopback, synchronous,"
-    echo "  ack_timeout 3; the primary's ReplFS has mirror run's fixed settings (4 threads, defaults), not the replfs options."
-    echo "  repl/replfs compares it with the unreplicated replfs target. FAIL: a daemon died or the primary logged \"peer lost\" (or went on alone)."
+    if has_target replicated; then
+        echo "replicated: mirror run primary (node1, 127.0.0.1) -> secondary (node2, 127.0.0.2) on loopback, synchronous,"
+        echo "  ack_timeout 3; the primary's ReplFS has mirror run's fixed settings (4 threads, defaults), not the replfs options."
+        echo "  repl/replfs compares it with the unreplicated replfs target. FAIL: a daemon died or the primary logged \"peer lost\" (or went on alone)."
+    fi
     echo "RSS: max of sampled VmRSS (every 0.2 s) and VmHWM of the daemon process (replicated: the primary); native has no daemon."
     echo
     cat "$RUN/table.txt"
