@@ -531,7 +531,7 @@ mkdir -p "$GLUSTER_DIR/glusterd" "$GLUSTER_DIR/run" "$GLUSTER_MNT"
 # (SO_REUSEADDR, as glusterd binds: connections of an earlier run in TIME_WAIT do not count.)
 python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], 24007))' \
     "$GLUSTER_HOST" 2>/dev/null ||
-    die "TCP port 24007 on $GLUSTER_HOST is taken (another glusterd running?); the gluster target needs it (or leave it out: --targets)"
+    die "TCP port 24007 on $GLUSTER_HOST is taken: another glusterd (the package's service: systemctl stop glusterd)? The bricks reach glusterd on that port only; or leave gluster out (--targets)"
 # Debian's /etc/glusterfs/glusterd.vol, with this run's directories and a loopback-only address.
 cat >"$GLUSTER_DIR/glusterd.vol" <<VOL
 volume management
