@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # ReplFS benchmark: the same workloads on a native ext4 directory, on a ReplFS mount, on a
-# bindfs mount (the plain FUSE passthrough) and on a replicated ReplFS mount (a `mirror run`
+# bindfs mount (the plain FUSE passthrough), on a replicated ReplFS mount (a `mirror run`
 # primary replicating synchronously to a `mirror run` secondary on loopback, 127.0.0.1 ->
-# 127.0.0.2), all under /var/tmp/replfs-bench (a real disk).
+# 127.0.0.2) and on a GlusterFS replica 2 volume (two bricks on this machine, FUSE client), all
+# under /var/tmp/replfs-bench (a real disk).
 #
-#   scripts/bench.sh [--quick] [--threads N] [--no-splice] [--cache-timeout S] [--no-build]
+#   scripts/bench.sh [--quick] [--targets LIST] [--threads N] [--no-splice] [--cache-timeout S] [--no-build]
 #
-# Workloads (in this order, each one on native, replfs, bindfs, replicated before the next one):
+# --targets LIST: a comma-separated subset of native,replfs,bindfs,replicated,gluster (default:
+# all); only those are set up, measured and shown in the table, with the ratios between them.
+#
+# Workloads (in this order, each one on every target before the next one):
 #   fio, ioengine=psync, buffered I/O:
 #     seq write 1M      rw=write bs=1M size=$BENCH_SIZE end_fsync=1 (the data reaches the disk
 #                       before the job ends; the fsync time counts in the figure)
@@ -17,8 +21,9 @@
 #   small files: create+write 100 bytes+close, then stat all, then unlink all (python3)
 #   pgbench: a PostgreSQL 15 cluster on each target (unix socket only, in this run's own
 #            directory), pgbench -i -s $BENCH_PG_SCALE, then pgbench -c 4 -j 2 -T $BENCH_RUNTIME
-#   daemon memory: peak VmRSS sampled from /proc/PID/status, and VmHWM, of mirror, bindfs and
-#                  the replicated target's primary (mirror run --role primary)
+#   daemon memory: peak VmRSS sampled from /proc/PID/status, and VmHWM, of mirror, bindfs,
+#                  the replicated target's primary (mirror run --role primary) and the gluster
+#                  target's FUSE client (glusterfs); the secondary's and the bricks' are logged
 #
 # The replicated target: the script writes a cluster file, a 0600 key file and the two nodes'
 # directories (path_prefix node1/node2) under the run's scratch directory, starts
@@ -26,6 +31,25 @@
 # primary's mount. mirror run takes no --threads/--no-splice/--cache-timeout: those options apply
 # to the replfs target only. A replicated figure is FAIL when a daemon is gone or the primary
 # logged "peer lost" or "continuing alone" (it would be going on alone, unreplicated).
+#
+# The gluster target (Debian's GlusterFS 10): the script starts its own glusterd in the
+# foreground ('glusterd -N', stopped by PID) with a glusterd.vol whose working and run
+# directories are under the run's scratch directory, listening on 127.0.0.2 only (the gluster
+# CLI refuses 127.0.0.1 and localhost as brick hosts; any 127/8 address is this host to it), then
+# creates 'gluster volume create replfsbench replica 2 127.0.0.2:RUN/gluster/brick1
+# 127.0.0.2:RUN/gluster/brick2 force' (force: both bricks on one host), sets one option, starts
+# it and mounts it with the FUSE client: 'mount -t glusterfs 127.0.0.2:/replfsbench RUN/gluster/mnt'.
+# Options: Gluster's defaults (replica 2: quorum none, eager-lock, ensure-durability, the client's
+# caching translators...) except performance.write-behind off: with write-behind on, the client
+# acknowledges a write() before any brick has it (errors come with a later write, fsync or
+# close), whereas every write on the replicated target reaches the peer before it returns. Every
+# option's value is saved in the logs (gluster-volume-options.txt). A gluster figure is FAIL when
+# glusterd, the client or a brick is gone or the client logged a brick disconnection (the volume
+# would go on with one brick, unreplicated). At the end the script unmounts, stops and deletes
+# the volume, stops glusterd by PID and any brick or self-heal process of the run still there,
+# and moves the brick logs glusterd writes to /var/log/glusterfs/bricks into the run's logs
+# (glusterd also appends to /var/log/glusterfs/cmd_history.log and glustershd.log). A step that
+# fails on a target (PostgreSQL on gluster, say) is FAIL with its reason under the table; the run goes on.
 #
 # Environment (defaults; --quick lowers them for a smoke run):
 #   BENCH_SIZE=1g         sequential file size          (quick: 64m)
@@ -38,9 +62,11 @@
 #                         with 'swift build -c release --scratch-path .build-bench' unless --no-build)
 #
 # The table goes to stdout and to bench-results/latest.txt; the run's logs (fio JSON, mirror,
-# bindfs and postgres logs) to bench-results/logs/. Everything the script starts is stopped by
+# bindfs, gluster and postgres logs) to bench-results/logs/. Everything the script starts is stopped by
 # PID on exit, even when interrupted; what it mounted is unmounted and the scratch data removed.
-# Needs (Debian): fio bindfs fuse3 postgresql-15 python3 util-linux.
+# Needs (Debian): fio bindfs fuse3 postgresql-15 python3 util-linux, and for the gluster target
+# glusterfs-server glusterfs-client (not in scripts/install-deps.sh, which CI runs: apt-get
+# install -y glusterfs-server glusterfs-client; the script starts and stops its own glusterd).
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -50,6 +76,7 @@ BUILD=1
 THREADS=""
 NO_SPLICE=0
 CACHE_TIMEOUT=""
+TARGET_LIST=native,replfs,bindfs,replicated,gluster
 while (($#)); do
     case "$1" in
         --quick) QUICK=1 ;;
@@ -57,6 +84,8 @@ while (($#)); do
         --threads) [[ $# -ge 2 ]] || { echo "--threads needs a value" >&2; exit 2; }; THREADS=$2; shift ;;
         --threads=*) THREADS=${1#*=} ;;
         --no-splice) NO_SPLICE=1 ;;
+        --targets) [[ $# -ge 2 ]] || { echo "--targets needs a value" >&2; exit 2; }; TARGET_LIST=$2; shift ;;
+        --targets=*) TARGET_LIST=${1#*=} ;;
         --cache-timeout) [[ $# -ge 2 ]] || { echo "--cache-timeout needs a value" >&2; exit 2; }; CACHE_TIMEOUT=$2; shift ;;
         --cache-timeout=*) CACHE_TIMEOUT=${1#*=} ;;
         -h|--help) usage; exit 0 ;;
@@ -65,6 +94,18 @@ while (($#)); do
     shift
 done
 if [[ -n $THREADS && ! $THREADS =~ ^[0-9]+$ ]]; then echo "--threads wants a number" >&2; exit 2; fi
+# The targets, always in this order whatever the order of --targets.
+ALL_TARGETS=(native replfs bindfs replicated gluster)
+IFS=, read -ra wanted <<<"$TARGET_LIST"
+((${#wanted[@]})) || { echo "--targets wants at least one of: ${ALL_TARGETS[*]}" >&2; exit 2; }
+for t in "${wanted[@]}"; do
+    [[ " ${ALL_TARGETS[*]} " == *" $t "* ]] || { echo "--targets: unknown target '$t' (known: ${ALL_TARGETS[*]})" >&2; exit 2; }
+done
+TARGETS=()
+for t in "${ALL_TARGETS[@]}"; do
+    [[ " ${wanted[*]} " == *" $t "* ]] && TARGETS+=("$t")
+done
+has_target() { [[ " ${TARGETS[*]} " == *" $1 "* ]]; }
 
 if ((QUICK)); then
     : "${BENCH_SIZE:=64m}" "${BENCH_RAND_SIZE:=16m}" "${BENCH_RUNTIME:=3}" "${BENCH_FILES:=1000}" "${BENCH_PG_SCALE:=1}" "${BENCH_ROUNDS:=1}"
@@ -77,7 +118,6 @@ MIRROR=${MIRROR:-$REPO/.build-bench/release/mirror}
 BASE=/var/tmp/replfs-bench
 PGBIN=/usr/lib/postgresql/15/bin
 PGPORT=54329            # only names the unix socket file, in this run's own directory
-TARGETS=(native replfs bindfs replicated)
 MIRROR_ARGS=()
 [[ -n $THREADS ]] && MIRROR_ARGS+=(--threads "$THREADS")
 ((NO_SPLICE)) && MIRROR_ARGS+=(--no-splice)
@@ -92,8 +132,11 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "must run as root (FUSE mounts with allow_other, postgres via runuser)"
 [[ -e /dev/fuse ]] || die "/dev/fuse is missing (apt-get install fuse3; modprobe fuse)"
 missing=()
-for tool in fio:fio bindfs:bindfs fusermount3:fuse3 python3:python3 runuser:util-linux findmnt:util-linux \
-            pgbench:postgresql-15; do
+tools=(fio:fio fusermount3:fuse3 python3:python3 runuser:util-linux findmnt:util-linux pgbench:postgresql-15)
+has_target bindfs && tools+=(bindfs:bindfs)
+has_target gluster && tools+=(glusterd:glusterfs-server gluster:glusterfs-server glusterfsd:glusterfs-server \
+                              mount.glusterfs:glusterfs-client)
+for tool in "${tools[@]}"; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 [[ -x $PGBIN/initdb && -x $PGBIN/pg_ctl ]] || missing+=(postgresql-15)
@@ -102,11 +145,13 @@ id postgres >/dev/null 2>&1 || missing+=(postgresql-15)
 PGBENCH=$(command -v pgbench)
 [[ -x $PGBIN/pgbench ]] && PGBENCH=$PGBIN/pgbench
 
-if ((BUILD)); then
+NEED_MIRROR=0
+{ has_target replfs || has_target replicated; } && NEED_MIRROR=1
+if ((BUILD && NEED_MIRROR)); then
     log "building mirror (swift build -c release --scratch-path .build-bench)"
     (cd "$REPO" && swift build -c release --scratch-path .build-bench >/dev/null) || die "build failed"
 fi
-[[ -x $MIRROR ]] || die "$MIRROR not found (build it, or set MIRROR=)"
+((NEED_MIRROR == 0)) || [[ -x $MIRROR ]] || die "$MIRROR not found (build it, or set MIRROR=)"
 
 # Runs from / so that postgres, run as its own user, never sits in a directory it cannot read.
 cd /
@@ -122,6 +167,16 @@ BINDFS_MNT=""
 REPL_PRIMARY_PID=""   # mirror run --role primary (node1), mounts ReplFS over REPL_DIR
 REPL_SECONDARY_PID="" # mirror run --role secondary (node2)
 REPL_DIR=""
+GLUSTER_HOST=127.0.0.2  # glusterd, bricks and client on loopback (gluster refuses 127.0.0.1 and localhost in brick names)
+GLUSTER_VOL=replfsbench
+GLUSTER_DIR=""        # $RUN/gluster: glusterd's working and run directories, brick1, brick2, mnt
+GLUSTER_MNT=""
+GLUSTERD_PID=""       # glusterd -N, the script's child
+GLUSTER_CLIENT_PID="" # the FUSE client (glusterfs) mount -t glusterfs started
+GLUSTER_BRICK_PIDS=() # the two glusterfsd brick processes glusterd started
+GLUSTER_DAEMON_PIDS=() # every process glusterd started for the volume (bricks, self-heal daemon)
+GLUSTER_CLIENT_LOG_LINES=0 # lines of the client's log when the mount was ready
+GLUSTER_SOCKETS=()    # the unix sockets glusterd gives the bricks in /var/run/gluster (whatever its run-directory)
 PG_DATA=""        # the cluster running now (one at a time)
 PG_PID=""
 FAILURES=0
@@ -228,6 +283,117 @@ stop_bindfs() {
     BINDFS_PID=""
 }
 
+# The gluster target. gluster_cli: the CLI, talking to this run's glusterd through its own socket.
+gluster_cli() {
+    timeout -k 5 120 gluster --mode=script --glusterd-sock="$GLUSTER_DIR/glusterd.socket" \
+        --log-file="$LOGS/gluster-cli.log" "$@"
+}
+
+# True while PID is running and not a zombie (glusterd's children are not the script's).
+pid_running() {
+    [[ -n $1 ]] && kill -0 "$1" 2>/dev/null || return 1
+    [[ $(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) != Z ]]
+}
+
+# True when PID is a process of this run's gluster (its command line names the run's gluster
+# directory): a recycled PID is never signalled.
+gluster_owned() { pid_running "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$GLUSTER_DIR/"; }
+
+# The FUSE client daemonizes (mount -t glusterfs returns once it is mounted): its PID is the
+# glusterfs process whose last argument is this run's mount point.
+gluster_client_pid() {
+    python3 - "$GLUSTER_MNT" <<'EOF'
+import os, sys
+for pid in os.listdir("/proc"):
+    try:
+        argv = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")[:-1]
+    except OSError:
+        continue
+    if len(argv) > 1 and os.path.basename(argv[0]) == b"glusterfs" and argv[-1] == os.fsencode(sys.argv[1]):
+        print(pid)
+        break
+EOF
+}
+
+# The PIDs glusterd wrote for the volume's processes (bricks, self-heal daemon) in its run directory.
+gluster_pidfile_pids() {
+    cat "$GLUSTER_DIR"/run/vols/*/*.pid "$GLUSTER_DIR"/run/shd/*/*.pid 2>/dev/null | grep -E '^[0-9]+$' || true
+}
+
+# stop_pid PID LABEL [SECONDS]: SIGTERM, then SIGKILL after SECONDS (default 10).
+stop_pid() {
+    pid_running "$1" || return 0
+    kill -TERM "$1" 2>/dev/null || true
+    local tenths=$((${3:-10} * 10)) task
+    while ((tenths-- > 0)) && pid_running "$1"; do sleep 0.1; done
+    if pid_running "$1"; then
+        warn "$2 $1 did not exit on SIGTERM within ${3:-10} s: SIGKILL (its threads: $LOGS/stuck-$1.txt)"
+        for task in /proc/$1/task/*; do
+            echo "$(cat "$task/comm" 2>/dev/null) $(cat "$task/wchan" 2>/dev/null) $(grep State "$task/status" 2>/dev/null)"
+        done >"$LOGS/stuck-$1.txt" 2>&1
+        kill -KILL "$1" 2>/dev/null || true
+    fi
+}
+
+# Unmounts the client (which then exits), stops and deletes the volume through glusterd (which
+# stops the bricks and the self-heal daemon), stops glusterd by PID, then any brick, self-heal or
+# client process of this run still there; moves the brick logs glusterd wrote to
+# /var/log/glusterfs/bricks into the run's logs.
+stop_gluster() {
+    [[ -n $GLUSTER_DIR ]] || return 0
+    local pid pids=() brick log sock tries=0
+    # Interrupted between the mount and the search for its client: look for it now.
+    [[ -n $GLUSTER_CLIENT_PID ]] || GLUSTER_CLIENT_PID=$(gluster_client_pid)
+    if is_mounted "$GLUSTER_MNT"; then
+        until umount "$GLUSTER_MNT" 2>>"$LOGS/gluster-umount.log"; do
+            if ((++tries >= 10)); then
+                warn "umount of $GLUSTER_MNT keeps failing; detaching lazily"
+                umount -l "$GLUSTER_MNT" 2>>"$LOGS/gluster-umount.log" || true
+                break
+            fi
+            sleep 0.5
+        done
+    fi
+    if [[ -n $GLUSTER_CLIENT_PID ]]; then
+        tries=100
+        while ((tries-- > 0)) && pid_running "$GLUSTER_CLIENT_PID"; do sleep 0.1; done
+        gluster_owned "$GLUSTER_CLIENT_PID" && stop_pid "$GLUSTER_CLIENT_PID" "gluster client"
+    fi
+    pids=("${GLUSTER_DAEMON_PIDS[@]}" $(gluster_pidfile_pids))
+    if pid_running "$GLUSTERD_PID"; then
+        if gluster_cli volume info "$GLUSTER_VOL" >/dev/null 2>&1; then
+            gluster_cli volume stop "$GLUSTER_VOL" >>"$LOGS/gluster-cli.out" 2>&1 || warn "gluster volume stop $GLUSTER_VOL failed"
+            gluster_cli volume delete "$GLUSTER_VOL" >>"$LOGS/gluster-cli.out" 2>&1 || warn "gluster volume delete $GLUSTER_VOL failed"
+        fi
+        pids+=($(gluster_pidfile_pids))
+        stop_pid "$GLUSTERD_PID" glusterd 30
+    fi
+    [[ -z $GLUSTERD_PID ]] || wait "$GLUSTERD_PID" 2>/dev/null || true
+    for pid in "${pids[@]}"; do
+        if gluster_owned "$pid"; then
+            warn "gluster process $pid still running after the volume stopped: $(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-100)"
+            stop_pid "$pid" "gluster process"
+        fi
+    done
+    for brick in brick1 brick2; do
+        log=/var/log/glusterfs/bricks/$(printf '%s' "${GLUSTER_DIR#/}/$brick" | tr / -).log
+        [[ ! -f $log ]] || mv "$log" "$LOGS/gluster-$brick.log" 2>/dev/null || true
+    done
+    rmdir "/var/log/glusterfs/gfproxy/$GLUSTER_VOL" "/var/log/glusterfs/snaps/$GLUSTER_VOL" 2>/dev/null || true
+    for sock in "${GLUSTER_SOCKETS[@]}"; do
+        [[ $sock != /var/run/gluster/*.socket && $sock != /run/gluster/*.socket || ! -S $sock ]] || rm -f "$sock"
+    done
+    GLUSTER_SOCKETS=()
+    if is_mounted "$GLUSTER_MNT"; then
+        warn "gluster mount left at $GLUSTER_MNT: umount -l"
+        umount -l "$GLUSTER_MNT" || true
+    fi
+    GLUSTERD_PID=""
+    GLUSTER_CLIENT_PID=""
+    GLUSTER_DAEMON_PIDS=()
+    GLUSTER_BRICK_PIDS=()
+}
+
 # The script's own stdout and stderr: a signal can run the trap while a redirected function runs.
 exec 8>&1 9>&2
 
@@ -249,11 +415,13 @@ cleanup() {
     stop_replfs
     stop_bindfs
     stop_replicated
+    stop_gluster
     if [[ -n $RUN && -d $RUN ]]; then
         if [[ -d ${LOGS:-} ]]; then
             rm -rf "$REPO/bench-results/logs"
             mkdir -p "$REPO/bench-results"
             cp -r "$LOGS" "$REPO/bench-results/logs" 2>/dev/null
+            cp -r "$RUN/pglog" "$REPO/bench-results/logs/postgres" 2>/dev/null
         fi
         if findmnt -n -r -o TARGET | grep -q "^$RUN/"; then
             warn "something is still mounted under $RUN; leaving the scratch data in place"
@@ -293,14 +461,17 @@ SOCK=$RUN/pgsock
 mkdir -p "$LOGS" "$SOCK" "$RUN/pglog" "$RUN/native" "$RUN/replfs" "$RUN/bindfs-src" "$RUN/bindfs"
 chown postgres:postgres "$SOCK" "$RUN/pglog"
 RESULTS=$RUN/results.tsv
+REASONS=$RUN/reasons.tsv   # workload, target, why it is FAIL
 : >"$RESULTS"
+: >"$REASONS"
 REPL=$RUN/repl     # cluster file, key file, node1/ (primary) and node2/ (secondary) path prefixes
 mkdir -p "$REPL/node1/data" "$REPL/node2/data"
 chmod 755 "$REPL" "$REPL/node1" "$REPL/node2" "$REPL/node1/data" "$REPL/node2/data"
 REPL_DIR=$REPL/node1/data
 declare -A DIR=([native]=$RUN/native [replfs]=$RUN/replfs [bindfs]=$RUN/bindfs [replicated]=$REPL_DIR)
 
-log "scratch $RUN ($fstype on $(findmnt -n -o SOURCE -T "$BASE"))"
+log "scratch $RUN ($fstype on $(findmnt -n -o SOURCE -T "$BASE")); targets: ${TARGETS[*]}"
+if has_target replfs; then
 "$MIRROR" mount --dir "$RUN/replfs" --foreground "${MIRROR_ARGS[@]}" >>"$LOGS/mirror.log" 2>&1 8>&- 9>&- &
 MIRROR_PID=$!
 MIRROR_DIR=$RUN/replfs
@@ -312,8 +483,10 @@ done
 [[ $(findmnt -n -o FSTYPE --mountpoint "$MIRROR_DIR" | tail -n1) == fuse.replfs ]] || die "ReplFS did not mount within 30 s"
 stat "$MIRROR_DIR" >/dev/null
 log "ReplFS mounted over $MIRROR_DIR (pid $MIRROR_PID, mirror mount ${MIRROR_ARGS[*]:-with defaults})"
+fi
 
 # bindfs as root: allow_other, default_permissions, files created as the caller, single-threaded.
+if has_target bindfs; then
 bindfs -f "$RUN/bindfs-src" "$RUN/bindfs" >>"$LOGS/bindfs.log" 2>&1 8>&- 9>&- &
 BINDFS_PID=$!
 BINDFS_MNT=$RUN/bindfs
@@ -324,8 +497,10 @@ for _ in $(seq 300); do
 done
 is_mounted "$BINDFS_MNT" || die "bindfs did not mount within 30 s"
 log "bindfs mounted $RUN/bindfs-src on $BINDFS_MNT (pid $BINDFS_PID, $(bindfs --version | head -n1))"
+fi
 
 # The replicated target: a cluster file for two nodes on loopback, the secondary, then the primary.
+if has_target replicated; then
 source "$REPO/scripts/lib/loopback-cluster.sh"
 write_loopback_cluster "$REPL" bench bench /data
 "$MIRROR" check-config --config "$REPL/cluster.toml" --node node1 >>"$LOGS/mirror-check-config.log" 2>&1 ||
@@ -343,6 +518,92 @@ done
 [[ $(findmnt -n -o FSTYPE --mountpoint "$REPL_DIR" | tail -n1) == fuse.replfs ]] || die "the primary's ReplFS did not mount within 45 s"
 stat "$REPL_DIR" >/dev/null
 log "replicated: mirror run primary node1 (pid $REPL_PRIMARY_PID) mounted over $REPL_DIR, replicating to secondary node2 (pid $REPL_SECONDARY_PID, $REPL/node2/data)"
+fi
+
+# The gluster target: this run's own glusterd (working and run directories under the scratch
+# directory, listening on 127.0.0.2 only), a replica 2 volume of two bricks on the same disk, the
+# FUSE client mounted by mount -t glusterfs. Started last: the bricks take free ports on 127.0.0.2.
+if has_target gluster; then
+GLUSTER_DIR=$RUN/gluster
+GLUSTER_MNT=$GLUSTER_DIR/mnt
+DIR[gluster]=$GLUSTER_MNT
+mkdir -p "$GLUSTER_DIR/glusterd" "$GLUSTER_DIR/run" "$GLUSTER_MNT"
+# (SO_REUSEADDR, as glusterd binds: connections of an earlier run in TIME_WAIT do not count.)
+python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], 24007))' \
+    "$GLUSTER_HOST" 2>/dev/null ||
+    die "TCP port 24007 on $GLUSTER_HOST is taken: another glusterd (the package's service: systemctl stop glusterd)? The bricks reach glusterd on that port only; or leave gluster out (--targets)"
+# Debian's /etc/glusterfs/glusterd.vol, with this run's directories and a loopback-only address.
+cat >"$GLUSTER_DIR/glusterd.vol" <<VOL
+volume management
+    type mgmt/glusterd
+    option working-directory $GLUSTER_DIR/glusterd
+    option run-directory $GLUSTER_DIR/run
+    option glusterd-sockfile $GLUSTER_DIR/glusterd.socket
+    option transport-type socket
+    option transport.socket.bind-address $GLUSTER_HOST
+    option transport.socket.listen-port 24007
+    option transport.socket.keepalive-time 10
+    option transport.socket.keepalive-interval 2
+    option transport.socket.read-fail-log off
+    option ping-timeout 0
+    option event-threads 1
+end-volume
+VOL
+# In a session of its own: a Ctrl-C at the terminal would stop it (glusterd handles SIGINT itself)
+# before the EXIT trap could stop the volume through it. setsid execs glusterd (the script's
+# background job is no process group leader), so $! is glusterd's PID.
+setsid glusterd -N -f "$GLUSTER_DIR/glusterd.vol" -l "$LOGS/glusterd.log" -p "$GLUSTER_DIR/glusterd.pid" \
+    >>"$LOGS/glusterd.out" 2>&1 8>&- 9>&- &
+GLUSTERD_PID=$!
+for _ in $(seq 300); do
+    kill -0 "$GLUSTERD_PID" 2>/dev/null || die "glusterd exited: $(tail -n 5 "$LOGS/glusterd.log")"
+    gluster_cli volume list >/dev/null 2>&1 && break
+    sleep 0.1
+done
+gluster_cli volume list >/dev/null 2>&1 || die "glusterd does not answer after 30 s: $(tail -n 5 "$LOGS/glusterd.log")"
+[[ $(cat "$GLUSTER_DIR/glusterd.pid" 2>/dev/null) == "$GLUSTERD_PID" ]] ||
+    die "glusterd's pid file says $(cat "$GLUSTER_DIR/glusterd.pid" 2>/dev/null), not $GLUSTERD_PID"
+# Both bricks on this host: gluster wants 'force'. write-behind off: see the options note.
+gluster_cli volume create "$GLUSTER_VOL" replica 2 "$GLUSTER_HOST:$GLUSTER_DIR/brick1" "$GLUSTER_HOST:$GLUSTER_DIR/brick2" force \
+    >>"$LOGS/gluster-cli.out" 2>&1 || die "gluster volume create failed: $(tail -n 3 "$LOGS/gluster-cli.out")"
+gluster_cli volume set "$GLUSTER_VOL" performance.write-behind off >>"$LOGS/gluster-cli.out" 2>&1 ||
+    die "gluster volume set failed: $(tail -n 3 "$LOGS/gluster-cli.out")"
+gluster_cli volume start "$GLUSTER_VOL" >>"$LOGS/gluster-cli.out" 2>&1 ||
+    die "gluster volume start failed: $(tail -n 3 "$LOGS/gluster-cli.out"); $(tail -n 3 "$LOGS/glusterd.log")"
+GLUSTER_DAEMON_PIDS=($(gluster_pidfile_pids))
+gluster_cli volume get "$GLUSTER_VOL" all >"$LOGS/gluster-volume-options.txt" 2>&1 || true
+# Bricks and self-heal daemon online, with their PIDs.
+for _ in $(seq 150); do
+    gluster_cli volume status "$GLUSTER_VOL" --xml >"$LOGS/gluster-volume-status.xml" 2>&1 || true
+    mapfile -t GLUSTER_BRICK_PIDS < <(python3 - "$LOGS/gluster-volume-status.xml" "$GLUSTER_DIR" <<'EOF'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except (ET.ParseError, OSError):
+    sys.exit(0)
+for node in root.iter("node"):
+    if (node.findtext("path") or "").startswith(sys.argv[2] + "/brick") and node.findtext("status") == "1":
+        print(node.findtext("pid"))
+EOF
+    )
+    ((${#GLUSTER_BRICK_PIDS[@]} == 2)) && break
+    sleep 0.2
+done
+((${#GLUSTER_BRICK_PIDS[@]} == 2)) || die "the gluster bricks are not both online: $(tail -n 5 "$LOGS/glusterd.log")"
+GLUSTER_DAEMON_PIDS+=($(gluster_pidfile_pids))
+for pid in "${GLUSTER_DAEMON_PIDS[@]}"; do
+    GLUSTER_SOCKETS+=($(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n '/^-S$/{n;p}'))
+done
+timeout -k 5 60 mount -t glusterfs -o log-file="$LOGS/gluster-client.log" "$GLUSTER_HOST:/$GLUSTER_VOL" "$GLUSTER_MNT" \
+    >>"$LOGS/gluster-mount.log" 2>&1 8>&- 9>&- || die "mount -t glusterfs failed: $(tail -n 3 "$LOGS/gluster-mount.log"; tail -n 3 "$LOGS/gluster-client.log")"
+GLUSTER_CLIENT_PID=$(gluster_client_pid)
+[[ -n $GLUSTER_CLIENT_PID ]] || die "no glusterfs client process found for $GLUSTER_MNT"
+[[ $(findmnt -n -o FSTYPE --mountpoint "$GLUSTER_MNT" | tail -n1) == fuse.glusterfs ]] || die "$GLUSTER_MNT is not a glusterfs mount"
+stat "$GLUSTER_MNT" >/dev/null
+chmod 755 "$GLUSTER_MNT"
+GLUSTER_CLIENT_LOG_LINES=$(wc -l <"$LOGS/gluster-client.log")
+log "gluster: $(glusterfs --version | head -n1), replica 2 volume $GLUSTER_VOL (bricks $GLUSTER_DIR/brick1, brick2 on $GLUSTER_HOST, pids ${GLUSTER_BRICK_PIDS[*]}; glusterd $GLUSTERD_PID) mounted on $GLUSTER_MNT (client pid $GLUSTER_CLIENT_PID)"
+fi
 
 # Peak resident memory of a daemon: VmRSS sampled every 0.2 s into $2 (KiB).
 sample_rss() {
@@ -355,19 +616,37 @@ sample_rss() {
         sleep 0.2
     done
 }
-status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null; }
-sample_rss "$MIRROR_PID" "$RUN/rss-replfs" 8>&- 9>&- &
-SAMPLER_PIDS+=($!)
-sample_rss "$BINDFS_PID" "$RUN/rss-bindfs" 8>&- 9>&- &
-SAMPLER_PIDS+=($!)
-sample_rss "$REPL_PRIMARY_PID" "$RUN/rss-replicated" 8>&- 9>&- &
-SAMPLER_PIDS+=($!)
-sample_rss "$REPL_SECONDARY_PID" "$RUN/rss-secondary" 8>&- 9>&- &
-SAMPLER_PIDS+=($!)
-log "daemon RSS at start: replfs $(status_kib "$MIRROR_PID" VmRSS) KiB, bindfs $(status_kib "$BINDFS_PID" VmRSS) KiB, replicated primary $(status_kib "$REPL_PRIMARY_PID" VmRSS) KiB, secondary $(status_kib "$REPL_SECONDARY_PID" VmRSS) KiB"
+status_kib() { [[ -n $1 ]] || return 0; awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null || true; }
+# The daemons whose memory the table shows (name:pid), and the ones only logged.
+DAEMONS=()
+has_target replfs && DAEMONS+=("replfs:$MIRROR_PID")
+has_target bindfs && DAEMONS+=("bindfs:$BINDFS_PID")
+has_target replicated && DAEMONS+=("replicated:$REPL_PRIMARY_PID")
+has_target gluster && DAEMONS+=("gluster:$GLUSTER_CLIENT_PID")
+LOGGED_DAEMONS=()
+has_target replicated && LOGGED_DAEMONS+=("secondary:$REPL_SECONDARY_PID")
+has_target gluster && LOGGED_DAEMONS+=("gluster-brick1:${GLUSTER_BRICK_PIDS[0]}" "gluster-brick2:${GLUSTER_BRICK_PIDS[1]}")
+rss_now=()
+for daemon in "${DAEMONS[@]}" "${LOGGED_DAEMONS[@]}"; do
+    sample_rss "${daemon#*:}" "$RUN/rss-${daemon%%:*}" 8>&- 9>&- &
+    SAMPLER_PIDS+=($!)
+    rss_now+=("${daemon%%:*} $(status_kib "${daemon#*:}" VmRSS) KiB")
+done
+((${#rss_now[@]} == 0)) || log "daemon RSS at start: $(IFS=,; echo "${rss_now[*]}" | sed 's/,/, /g')"
 
 # ---------------------------------------------------------------- workloads
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+# record_fail KEY TARGET REASON: a FAIL in the table, its reason under it.
+record_fail() {
+    record "$1" "$2" FAIL
+    printf '%s\t%s\t%s\n' "$1" "$2" "$(printf '%s' "$3" | tr '\t\n' '  ' | cut -c1-220)" >>"$REASONS"
+    FAILURES=$((FAILURES + 1))
+}
+# last_line FILE [ERE]: the last non-empty line of FILE (matching ERE), for a FAIL reason.
+last_line() {
+    [[ -f $1 ]] || return 0
+    grep -E "${2:-.}" "$1" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -n1 | sed 's/^[[:space:]]*//' || true
+}
 
 # True while the target can be used; a dead daemon fails every later step on its mount.
 target_alive() {
@@ -375,6 +654,48 @@ target_alive() {
         replfs) kill -0 "$MIRROR_PID" 2>/dev/null && stat "$MIRROR_DIR" >/dev/null 2>&1 ;;
         bindfs) kill -0 "$BINDFS_PID" 2>/dev/null && stat "$BINDFS_MNT" >/dev/null 2>&1 ;;
         replicated) replication_intact && stat "$REPL_DIR" >/dev/null 2>&1 ;;
+        gluster) gluster_intact && stat "$GLUSTER_MNT" >/dev/null 2>&1 ;;
+        *) return 0 ;;
+    esac
+}
+
+# True while glusterd, the client and both bricks live and the client never lost a brick since
+# the mount was ready: with a brick gone, a replica 2 volume (quorum none, Gluster's default for
+# replica 2) goes on writing to the other one alone, unreplicated.
+gluster_intact() {
+    pid_running "$GLUSTERD_PID" && pid_running "$GLUSTER_CLIENT_PID" &&
+        pid_running "${GLUSTER_BRICK_PIDS[0]}" && pid_running "${GLUSTER_BRICK_PIDS[1]}" &&
+        ! tail -n +$((GLUSTER_CLIENT_LOG_LINES + 1)) "$LOGS/gluster-client.log" 2>/dev/null | grep -q 'disconnected from'
+}
+
+# Why gluster_intact is false, for the table.
+gluster_lost_reason() {
+    local what=()
+    pid_running "$GLUSTERD_PID" || what+=("glusterd gone")
+    pid_running "$GLUSTER_CLIENT_PID" || what+=("client gone")
+    pid_running "${GLUSTER_BRICK_PIDS[0]}" || what+=("brick1 gone")
+    pid_running "${GLUSTER_BRICK_PIDS[1]}" || what+=("brick2 gone")
+    tail -n +$((GLUSTER_CLIENT_LOG_LINES + 1)) "$LOGS/gluster-client.log" 2>/dev/null | grep -q 'disconnected from' &&
+        what+=("the client logged a brick disconnection")
+    ((${#what[@]})) || what+=("mount gone")
+    echo "replication lost: $(IFS=,; echo "${what[*]}" | sed 's/,/, /g')"
+}
+
+# lost_reason TARGET: why target_alive is false.
+lost_reason() {
+    case $1 in
+        replicated) replication_intact && echo "mount gone" ||
+            echo "replication lost: a daemon is gone or the primary logged \"peer lost\"/\"continuing alone\"" ;;
+        gluster) gluster_lost_reason ;;
+        *) echo "mount or daemon gone" ;;
+    esac
+}
+
+# target_intact TARGET: true unless a replicated target lost its replication during a step.
+target_intact() {
+    case $1 in
+        replicated) replication_intact ;;
+        gluster) gluster_intact ;;
         *) return 0 ;;
     esac
 }
@@ -392,12 +713,13 @@ fio_job() {
     local key=$1 target=$2 metric=$3 dir=$4
     shift 4
     local out=$LOGS/fio-$key-$target.json
-    mkdir -p "${DIR[$target]}/fio" || return 1
+    mkdir -p "${DIR[$target]}/fio" || { REASON="mkdir failed"; return 1; }
     # Reads start from cold caches on every target (native, FUSE and backing page caches alike).
     if [[ $dir == read ]]; then sync; echo 3 >/proc/sys/vm/drop_caches; fi
     run_step fio --output-format=json --output="$out" --name="$key" --directory="${DIR[$target]}/fio" \
-        --ioengine=psync "$@" 2>>"$LOGS/fio-$key-$target.err" || return 1
-    VALUE=$(python3 - "$out" "$metric" "$dir" <<'EOF'
+        --ioengine=psync "$@" 2>>"$LOGS/fio-$key-$target.err" ||
+        { REASON="fio: $(last_line "$LOGS/fio-$key-$target.err")"; return 1; }
+    VALUE=$(python3 - "$out" "$metric" "$dir" 2>>"$LOGS/fio-$key-$target.err" <<'EOF'
 import json, sys
 path, metric, direction = sys.argv[1:4]
 text = open(path).read()
@@ -408,7 +730,7 @@ if job.get("error"):
 side = job[direction]
 print("%.2f" % (side["bw"] / 1024.0 if metric == "bw" else side["iops"]))
 EOF
-    )
+    ) || { REASON="fio: $(last_line "$LOGS/fio-$key-$target.err")"; return 1; }
 }
 
 # The small-file cycle; prints files/s for the whole cycle (details to the log).
@@ -443,24 +765,37 @@ EOF
 smallfiles() {
     local target=$1 out=$LOGS/smallfiles-$target.json
     run_step python3 "$RUN/smallfiles.py" "${DIR[$target]}/small" "$BENCH_FILES" >"$out" 2>>"$LOGS/smallfiles-$target.err" ||
-        return 1
+        { REASON="small files: $(last_line "$LOGS/smallfiles-$target.err")"; return 1; }
     VALUE=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.2f" % d["files_per_s"])' "$out")
 }
 
+# pg_reason STEP TARGET: why a PostgreSQL step failed, for the table: the server's last PANIC,
+# FATAL or ERROR line, else the step's own last line.
+pg_reason() {
+    local why
+    why=$(last_line "$RUN/pglog/postgres-$2.log" 'PANIC|FATAL|ERROR')
+    [[ -n $why ]] || why=$(last_line "$LOGS/pgbench-$2.log")
+    REASON="$1: ${why:-no message}"
+}
+
+# The steps that could hang on a filesystem that misbehaves are bounded (timeout 124: "timed out").
 pgbench_target() {
-    local target=$1 data=${DIR[$1]}/pgdata plog=$LOGS/pgbench-$1.log out
-    mkdir -p "$data" && chown postgres:postgres "$data" && chmod 700 "$data" || return 1
-    run_step runuser -u postgres -- "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C \
-        >>"$plog" 2>&1 || return 1
+    local target=$1 data=${DIR[$1]}/pgdata plog=$LOGS/pgbench-$1.log out rc
+    mkdir -p "$data" && chown postgres:postgres "$data" && chmod 700 "$data" || { REASON="cannot create $data"; return 1; }
+    run_step timeout -k 10 600 runuser -u postgres -- "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C \
+        >>"$plog" 2>&1 || { rc=$?; pg_reason "initdb$( ((rc == 124)) && echo ' timed out')" "$target"; return 1; }
     PG_DATA=$data
     run_step runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" -l "$RUN/pglog/postgres-$target.log" -w -t 120 \
-        -o "-c listen_addresses='' -c unix_socket_directories='$SOCK' -p $PGPORT" start >>"$plog" 2>&1 || return 1
+        -o "-c listen_addresses='' -c unix_socket_directories='$SOCK' -p $PGPORT" start >>"$plog" 2>&1 ||
+        { pg_reason "server did not start" "$target"; return 1; }
     PG_PID=$(head -n1 "$data/postmaster.pid")
-    run_step "$PGBENCH" -h "$SOCK" -p "$PGPORT" -U postgres -i -s "$BENCH_PG_SCALE" -q postgres >>"$plog" 2>&1 || return 1
+    run_step timeout -k 10 1800 "$PGBENCH" -h "$SOCK" -p "$PGPORT" -U postgres -i -s "$BENCH_PG_SCALE" -q postgres >>"$plog" 2>&1 ||
+        { rc=$?; pg_reason "pgbench -i$( ((rc == 124)) && echo ' timed out')" "$target"; return 1; }
     out=$LOGS/pgbench-$target.out
-    run_step "$PGBENCH" -h "$SOCK" -p "$PGPORT" -U postgres -c 4 -j 2 -T "$BENCH_RUNTIME" postgres >"$out" 2>>"$plog" ||
-        return 1
+    run_step timeout -k 10 $((BENCH_RUNTIME + 300)) "$PGBENCH" -h "$SOCK" -p "$PGPORT" -U postgres -c 4 -j 2 -T "$BENCH_RUNTIME" \
+        postgres >"$out" 2>>"$plog" || { rc=$?; pg_reason "pgbench$( ((rc == 124)) && echo ' timed out')" "$target"; return 1; }
     VALUE=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$out")
+    [[ -n $VALUE ]] || pg_reason "pgbench printed no tps" "$target"
 }
 
 # run_workload KEY UNIT FUNCTION ARGS... : FUNCTION TARGET ARGS... sets VALUE to the figure. It runs
@@ -474,25 +809,30 @@ run_workload() {
     order=("${TARGETS[@]:round % ${#TARGETS[@]}}" "${TARGETS[@]:0:round % ${#TARGETS[@]}}")
     for target in "${order[@]}"; do
         if ! target_alive "$target"; then
-            warn "$target: mount or daemon gone; $key skipped"
-            record "$key" "$target" FAIL
-            FAILURES=$((FAILURES + 1))
+            REASON=$(lost_reason "$target")
+            warn "$target: $REASON; $key skipped"
+            record_fail "$key" "$target" "skipped: $REASON"
             continue
         fi
         VALUE=""
-        if "$fn" "$target" "$@" && [[ -n $VALUE ]] && { [[ $target != replicated ]] || replication_intact; }; then
+        REASON=""
+        if "$fn" "$target" "$@" && [[ -n $VALUE ]] && target_intact "$target"; then
             value=$VALUE
             record "$key" "$target" "$value"
             log "$(printf '%-7s %-16s %12s %s' "$target" "$key" "$value" "$unit")"
         else
-            record "$key" "$target" FAIL
-            FAILURES=$((FAILURES + 1))
-            warn "$target: $key FAILED (logs: $LOGS/*$key*$target*)"
+            if ! target_intact "$target"; then
+                REASON="$(lost_reason "$target")${REASON:+ ($REASON)}"
+            fi
+            record_fail "$key" "$target" "${REASON:-no figure (see the logs)}"
+            warn "$target: $key FAILED: ${REASON:-no figure} (logs: $LOGS/*$key*$target*)"
         fi
         [[ $target != replfs ]] || ! kill -0 "$MIRROR_PID" 2>/dev/null ||
             log "        replfs daemon: $(find "/proc/$MIRROR_PID/fd" -mindepth 1 2>/dev/null | wc -l) open fds, VmRSS $(status_kib "$MIRROR_PID" VmRSS) KiB"
         [[ $target != replicated ]] || ! kill -0 "$REPL_PRIMARY_PID" 2>/dev/null ||
             log "        replicated primary: $(find "/proc/$REPL_PRIMARY_PID/fd" -mindepth 1 2>/dev/null | wc -l) open fds, VmRSS $(status_kib "$REPL_PRIMARY_PID" VmRSS) KiB"
+        [[ $target != gluster ]] || ! kill -0 "$GLUSTER_CLIENT_PID" 2>/dev/null ||
+            log "        gluster client: VmRSS $(status_kib "$GLUSTER_CLIENT_PID" VmRSS) KiB; bricks: $(status_kib "${GLUSTER_BRICK_PIDS[0]}" VmRSS), $(status_kib "${GLUSTER_BRICK_PIDS[1]}" VmRSS) KiB"
     done
     done
 }
@@ -524,10 +864,8 @@ pgbench_and_stop() {
 run_workload pgbench TPS pgbench_and_stop
 
 # ---------------------------------------------------------------- memory, table
-for daemon in replfs bindfs replicated; do
-    pid=$MIRROR_PID
-    [[ $daemon == bindfs ]] && pid=$BINDFS_PID
-    [[ $daemon == replicated ]] && pid=$REPL_PRIMARY_PID
+for entry in "${DAEMONS[@]}"; do
+    daemon=${entry%%:*} pid=${entry#*:}
     hwm=$(status_kib "$pid" VmHWM)
     sampled=$(cat "$RUN/rss-$daemon" 2>/dev/null || echo 0)
     if [[ -n $hwm ]]; then
@@ -539,11 +877,19 @@ for daemon in replfs bindfs replicated; do
         warn "$daemon daemon is gone: no memory figure"
     fi
 done
-record rss native "n/a"
-if [[ -n $(status_kib "$REPL_SECONDARY_PID" VmHWM) ]]; then
-    log "replicated secondary memory (not in the table): sampled peak VmRSS $(( $(cat "$RUN/rss-secondary" 2>/dev/null || echo 0) / 1024 )) MiB, VmHWM $(( $(status_kib "$REPL_SECONDARY_PID" VmHWM) / 1024 )) MiB"
-else
-    warn "the replicated target's secondary is gone"
+has_target native && record rss native "n/a"
+for entry in "${LOGGED_DAEMONS[@]}"; do
+    daemon=${entry%%:*} pid=${entry#*:}
+    hwm=$(status_kib "$pid" VmHWM)
+    if [[ -n $hwm ]]; then
+        log "$daemon memory (not in the table): sampled peak VmRSS $(( $(cat "$RUN/rss-$daemon" 2>/dev/null || echo 0) / 1024 )) MiB, VmHWM $((hwm / 1024)) MiB"
+    else
+        warn "$daemon (pid $pid) is gone"
+    fi
+done
+if has_target gluster && [[ -s $LOGS/gluster-client.log ]] && grep -qE '\] [EC] \[' "$LOGS/gluster-client.log"; then
+    warn "the gluster client's log has errors:"
+    grep -E '\] [EC] \[' "$LOGS/gluster-client.log" | tail -n 20 >&2
 fi
 
 if [[ -s $LOGS/mirror.log ]] && grep -qiE 'error|warning|fatal|crash' "$LOGS/mirror.log"; then
@@ -560,7 +906,7 @@ done
 ELAPSED=$((SECONDS - START_SECONDS))
 mkdir -p "$REPO/bench-results"
 REPORT=$REPO/bench-results/latest.txt
-python3 - "$RESULTS" >"$RUN/table.txt" <<EOF
+python3 - "$RESULTS" "$(IFS=,; echo "${TARGETS[*]}")" "$REASONS" >"$RUN/table.txt" <<EOF
 import sys
 rows = [
     ("seqwrite", "seq write 1M (MiB/s)"),
@@ -596,18 +942,36 @@ def fmt(v):
 def ratio(a, b):
     a, b = num(a), num(b)
     return "%.2f" % (a / b) if a is not None and b else "-"
+targets = sys.argv[2].split(",")
+# (numerator, denominator, column): shown when both targets were measured.
+pairs = [("replfs", "native", "replfs/native"), ("replfs", "bindfs", "replfs/bindfs"),
+         ("replicated", "native", "repl/native"), ("replicated", "replfs", "repl/replfs"),
+         ("replicated", "bindfs", "repl/bindfs"), ("replicated", "gluster", "repl/gluster"),
+         ("gluster", "native", "gluster/native")]
+pairs = [p for p in pairs if p[0] in targets and p[1] in targets]
 width = max(len(label) for _, label in rows)
 for key, label in rows:
-    n, r, b, p = (values.get((key, t)) for t in ("native", "replfs", "bindfs", "replicated"))
-    print("%-*s   native %7s   replfs %7s   bindfs %7s   replicated %7s   replfs/native %5s   replfs/bindfs %5s"
-          "   repl/native %5s   repl/replfs %5s   repl/bindfs %5s"
-          % (width, label, fmt(n), fmt(r), fmt(b), fmt(p), ratio(r, n), ratio(r, b),
-             ratio(p, n), ratio(p, r), ratio(p, b)))
+    cells = ["%-*s" % (width, label)]
+    cells += ["%s %7s" % (t, fmt(values.get((key, t)))) for t in targets]
+    cells += ["%s %5s" % (name, ratio(values.get((key, a)), values.get((key, b))))
+              for a, b, name in pairs]
+    print("   ".join(cells))
+reasons = {}
+for line in open(sys.argv[3]):
+    key, target, reason = line.rstrip("\n").split("\t", 2)
+    reasons.setdefault((target, key), reason)   # the first failure of a (target, workload)
+if reasons:
+    print()
+    print("FAIL reasons (first of each target and workload):")
+    for (target, key), reason in reasons.items():
+        print("  %s %s: %s" % (target, key, reason))
 EOF
 
 {
     echo "ReplFS benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$( ((QUICK)) && echo ' (--quick)')"
-    echo "host: $(nproc) cores, $(uname -r), scratch $BASE on $fstype; ReplFS: mirror mount ${MIRROR_ARGS[*]:-(defaults: 4 threads, splice, cache-timeout 1)}; bindfs $(bindfs --version | awk '{print $2; exit}') defaults (single-threaded)"
+    echo "host: $(nproc) cores, $(uname -r), scratch $BASE on $fstype; targets: ${TARGETS[*]}"
+    ! has_target replfs || echo "replfs: mirror mount ${MIRROR_ARGS[*]:-(defaults: 4 threads, splice, cache-timeout 1)}"
+    ! has_target bindfs || echo "bindfs: $(bindfs --version | awk '{print $2; exit}') defaults (single-threaded)"
     echo "fio psync, buffered; seq ${BENCH_SIZE} with bs=1M; random bs=4k, ${BENCH_RAND_SIZE} per job, ${BENCH_RUNTIME}s time-based"
     echo "seq write: end_fsync=1, so the data is on the disk before the job ends and the fsync time is counted."
     echo "seq read, rand read: the file seq write left, read after 'sync; echo 3 > drop_caches' on every target"
@@ -616,10 +980,18 @@ EOF
     echo "rand write 4 jobs: numjobs=4, one ${BENCH_RAND_SIZE} file each, no fsync (page cache on native)."
     echo "small files: create+write 100 B+close, stat, unlink ${BENCH_FILES} files; files/s over the whole cycle."
     echo "pgbench: PostgreSQL 15 defaults (fsync on), unix socket only; -i -s ${BENCH_PG_SCALE}, then -c 4 -j 2 -T ${BENCH_RUNTIME}."
-    echo "replicated: mirror run primary (node1, 127.0.0.1) -> secondary (node2, 127.0.0.2) on loopback, synchronous,"
-    echo "  ack_timeout 3; the primary's ReplFS has mirror run's fixed settings (4 threads, defaults), not the replfs options."
-    echo "  repl/replfs compares it with the unreplicated replfs target. FAIL: a daemon died or the primary logged \"peer lost\" (or went on alone)."
-    echo "RSS: max of sampled VmRSS (every 0.2 s) and VmHWM of the daemon process (replicated: the primary); native has no daemon."
+    if has_target gluster; then
+        echo "gluster: $(glusterfs --version | head -n1) replica 2, glusterd/bricks/client on $GLUSTER_HOST, both bricks on the scratch disk, FUSE client"
+        echo "  (mount -t glusterfs); Gluster defaults but performance.write-behind off (each write reaches both bricks before it"
+        echo "  returns, as on replicated). FAIL: a brick, the client or glusterd died, or the client lost a brick (it would go on alone)."
+    fi
+    if has_target replicated; then
+        echo "replicated: mirror run primary (node1, 127.0.0.1) -> secondary (node2, 127.0.0.2) on loopback, synchronous,"
+        echo "  ack_timeout 3; the primary's ReplFS has mirror run's fixed settings (4 threads, defaults), not the replfs options."
+        echo "  repl/replfs compares it with the unreplicated replfs target. FAIL: a daemon died or the primary logged \"peer lost\" (or went on alone)."
+    fi
+    echo "RSS: max of sampled VmRSS (every 0.2 s) and VmHWM of the daemon process (replicated: the primary; gluster: the FUSE"
+    echo "  client, its bricks are in the log); native has no daemon."
     echo
     cat "$RUN/table.txt"
     echo
