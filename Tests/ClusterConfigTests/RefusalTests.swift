@@ -74,10 +74,10 @@ final class RefusalTests: XCTestCase {
     func testUnknownKeysAreRefusedWithASuggestionAndTheAcceptedKeys() {
         let modules = ClusterFiles.oneModule + "\ndirectory = \"/srv/other\""
         XCTAssertProblems(ClusterFiles.problems(ClusterFiles.text(topLevel: "heartbeat_intervall = 2\nfoo = 1", modules: modules)), [
-            "cluster.toml: unknown key \"foo\"; accepted keys: cluster, key_file, heartbeat_interval, heartbeat_timeout, "
+            "cluster.toml: unknown key \"foo\"; accepted keys: cluster, key_file, state_dir, heartbeat_interval, heartbeat_timeout, "
                 + "ack_timeout, region_size, witness, node, module",
             "cluster.toml: unknown key \"heartbeat_intervall\" (did you mean \"heartbeat_interval\"?); accepted keys: cluster, "
-                + "key_file, heartbeat_interval, heartbeat_timeout, ack_timeout, region_size, witness, node, module",
+                + "key_file, state_dir, heartbeat_interval, heartbeat_timeout, ack_timeout, region_size, witness, node, module",
             "cluster.toml: module \"AM\": unknown key \"directory\" (did you mean \"directories\"?); accepted keys: name, "
                 + "directories, start, stop, vip, process, checker",
         ])

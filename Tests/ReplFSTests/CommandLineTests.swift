@@ -179,7 +179,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: dir + "/before.txt", encoding: .utf8), "written before mounting\n")
         XCTAssertEqual(try String(contentsOfFile: dir + "/during.txt", encoding: .utf8), "written through the mount\n")
         let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
-        XCTAssertTrue(log.contains("mounted (pid \(pid)"), "log lacks the mount:\n\(log)")
+        XCTAssertTrue(log.contains("mounted \(dir) (pid \(pid)"), "log lacks the mount:\n\(log)")
         XCTAssertTrue(log.contains("unmounted"), "log lacks the unmount:\n\(log)")
     }
 
@@ -288,7 +288,7 @@ final class CommandLineTests: XCTestCase {
         let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
         XCTAssertTrue(log.contains("\(dir): stale ReplFS mount found"), "log lacks the stale mount:\n\(log)")
         XCTAssertTrue(log.contains("detaching it"), "log lacks the detach:\n\(log)")
-        XCTAssertTrue(log.contains("mounted (pid \(pid)"), "log lacks the new mount:\n\(log)")
+        XCTAssertTrue(log.contains("mounted \(dir) (pid \(pid)"), "log lacks the new mount:\n\(log)")
 
         let umount = try runSpawned([mirrorExecutable, "umount", "--dir", dir], timeout: 60)
         XCTAssertEqual(umount.status, 0, "mirror umount failed: \(umount.error)")
