@@ -103,9 +103,31 @@ echo "node2 (read-only mount, files as they are on node2's disk):"
 ls -l "$demo/node2/app"
 cmp "$demo/node1/app/shop.db" "$demo/node2/app/shop.db" && echo "shop.db is byte-identical on both nodes"
 touch "$demo/node2/app/x" 2>&1 | sed 's/^/writing on node2: /' || true
+
+echo "== node2 stops; node1 goes on alone and its journal records what changes"
+node2_pid=${node_pids[-1]}
+kill -TERM "$node2_pid"
+for _ in $(seq 1 100); do kill -0 "$node2_pid" 2>/dev/null || break; sleep 0.1; done
+node_pids=("${node_pids[0]}")
+{
+    echo "BEGIN;"
+    for i in $(seq 1 500); do echo "INSERT INTO orders(item, qty) VALUES ('while alone $i', 1);"; done
+    echo "COMMIT;"
+    echo "PRAGMA wal_checkpoint(TRUNCATE);"
+} | sqlite3 "$demo/node1/app/shop.db" >/dev/null
+for _ in $(seq 1 50); do grep -q "continuing alone" "$demo/node1.log" && break; sleep 0.1; done
+grep -h "serving alone" "$demo/node1.log" | sed 's/^.*\] /node1: /'
+echo "== node2 returns: only what changed travels"
+"$mirror" run --config "$demo/cluster.toml" --node node2 --role secondary --foreground 2>>"$demo/node2.log" &
+node_pids+=($!)
+for _ in $(seq 1 300); do [ "$(grep -c 'is up to date' "$demo/node1.log")" -ge 2 ] && break; sleep 0.1; done
+grep -h "is up to date" "$demo/node1.log" | tail -1 | sed 's/^.*\] /node1: /'
+cmp "$demo/node1/app/shop.db" "$demo/node2/app/shop.db" && echo "shop.db is byte-identical on both nodes again"
+"$mirror" verify --config "$demo/cluster.toml" --node node1
+on_node1=$(sqlite3 "$demo/node1/app/shop.db" 'SELECT count(*), sum(qty) FROM orders;')
+echo "node1: rows, sum(qty) = $on_node1"
 stop_nodes
 on_node2=$(sqlite3 "$demo/node2/app/shop.db" 'SELECT count(*), sum(qty) FROM orders;')
 echo "node2's copy, opened after stopping both nodes: rows, sum(qty) = $on_node2"
 [ "$on_node1" = "$on_node2" ] || { echo "error: node2's copy differs" >&2; exit 1; }
-grep -h "peer lost\|continuing alone" "$demo"/node*.log && { echo "error: replication was interrupted" >&2; exit 1; }
 echo "== done"
