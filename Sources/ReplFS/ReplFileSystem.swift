@@ -394,16 +394,19 @@ public final class ReplFileSystem {
         return fstat(fd, &st) == 0 ? st.st_size : 0
     }
 
-    /// Locally first; the peer's own fsync is done before it acknowledges.
+    /// The peer's fsync and the local one run at once (the message goes first); the call returns
+    /// once both are done: the peer acknowledges only after its own fsync.
     func fsync(_ node: fuse_ino_t, fileHandle: Int32, dataOnly: Bool) throws {
         let inode = inodes.inode(node)
-        try change(locking: [], referencing: [inode]) {
+        func local() throws {
             if dataOnly {
                 try sys { fdatasync(fileHandle) }
             } else {
                 try sys { Glibc.fsync(fileHandle) }
             }
-        } message: { _, context in
+        }
+        guard let replicator else { return try local() }
+        try replicator.replicateOverlapping(referencing: { [inode] }, apply: local) { context in
             .message(.fsync(Fsync(module: context.module, node: context.ids[0], dataOnly: dataOnly)))
         }
     }

@@ -223,6 +223,21 @@ public final class Replicator {
         return result
     }
 
+    /// Replicates a change that needs no ordering against others and whose local part may run
+    /// while the peer does its own (fsync): the message is sent first, the local part runs
+    /// meanwhile, and the call returns once both are done, so the latency is the larger of the
+    /// two rather than their sum.
+    func replicateOverlapping<T>(referencing inodes: () -> [Inode], apply: () throws -> T,
+                                 message: (MessageContext) throws -> Outgoing) throws -> T {
+        guard let (sender, ids) = try streamIDs(of: inodes()) else { return try apply() }
+        let sent = send(try message(MessageContext(ids: ids, replicator: self)), on: sender)
+        let result = Result { try apply() }
+        if case .sent(let ticket, let what) = sent {
+            _ = awaitPeer(ticket, on: sender, what: what, involving: inodes())
+        }
+        return try result.get()
+    }
+
     /// What became of a change's message.
     private enum Sending {
         case sent(Ticket, String)
