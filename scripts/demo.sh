@@ -124,6 +124,7 @@ for _ in $(seq 1 300); do [ "$(grep -c 'is up to date' "$demo/node1.log")" -ge 2
 grep -h "is up to date" "$demo/node1.log" | tail -1 | sed 's/^.*\] /node1: /'
 cmp "$demo/node1/app/shop.db" "$demo/node2/app/shop.db" && echo "shop.db is byte-identical on both nodes again"
 "$mirror" verify --config "$demo/cluster.toml" --node node1
+"$mirror" status --config "$demo/cluster.toml" --node node1
 on_node1=$(sqlite3 "$demo/node1/app/shop.db" 'SELECT count(*), sum(qty) FROM orders;')
 echo "node1: rows, sum(qty) = $on_node1"
 stop_nodes

@@ -21,6 +21,7 @@ final class PrimaryLink {
     let state: ModuleState
     let replicator: Replicator
     let copyFD: Int32
+    let status: UnitStatus
     let logger: Logger
     let connector: ReplicationConnector
     private let stopping = Monitor()
@@ -28,7 +29,9 @@ final class PrimaryLink {
     /// How long a refused peer is left alone before it is tried again.
     static let refusalPause: Duration = .seconds(30)
 
-    init(plan: NodePlan, unit: UnitPlan, state: ModuleState, replicator: Replicator, copyFD: Int32, logger: Logger) {
+    init(plan: NodePlan, unit: UnitPlan, state: ModuleState, replicator: Replicator, copyFD: Int32, status: UnitStatus,
+         logger: Logger) {
+        self.status = status
         self.plan = plan
         self.unit = unit
         self.state = state
@@ -72,6 +75,7 @@ final class PrimaryLink {
                 + "; " + ConnectExplanation.describe(self.plan.peerName, peer))
         }
         logger.info("module \(unit.name): \(self.plan.peerName) connected (\(decision)); resynchronising it by \(plan.kind.rawValue)")
+        status.set("peer", "\(self.plan.peerName) connected, resynchronising")
         return .lead(plan.kind == .checksum ? .checksum : .changeMap, peerDirty: peer.dirty)
     }
 
@@ -126,6 +130,7 @@ final class PrimaryLink {
             case .refuse(let message):
                 sender.close()
                 logger.error("\(message)")
+                status.set("peer", "refused: \(message)")
                 sleep(Self.refusalPause)
             }
         }
@@ -139,9 +144,12 @@ final class PrimaryLink {
             return replicator.detach(because: "the peer did not accept the resync (\(sender.lossReason ?? "refused"))")
         }
         let source = ResyncSource(replicator: replicator, sender: sender, method: method, peerDirty: peerDirty, logger: logger)
-        let reporter = ProgressReporter(every: .seconds(5)) { [logger] in
+        let reporter = ProgressReporter(every: .seconds(5)) { [logger, status] in
             logger.info("module \(name): resync \(source.progress)")
+            status.set("resync", "sending to \(self.plan.peerName): \(source.progress)")
         }
+        status.set("resync", "sending to \(plan.peerName): starting (\(method == .checksum ? "checksum" : "change map"))")
+        defer { status.set("resync", "none") }
         defer { reporter.stop() }
         let report: ResyncSource.Report
         do {
@@ -165,6 +173,9 @@ final class PrimaryLink {
             return replicator.detach(because: "cannot record the completed resync: \(error)")
         }
         let elapsed = source.progress.elapsed
+        status.set("peer", "\(plan.peerName) connected, up to date")
+        status.set("generation", "\(final)")
+        status.set("last_resync", "\(report.bytesSent) bytes in \(report.regionsSent) regions, \(report.passes) pass(es), \(elapsed), ended \(time(nil))")
         logger.info("""
             module \(name): \(plan.peerName) is up to date: resync by \(method == .checksum ? "checksum" : "change map") sent \
             \(report.bytesSent) bytes in \(report.regionsSent) regions, \(report.filesVisited) entries seen, \(report.passes) \

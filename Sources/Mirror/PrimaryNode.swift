@@ -28,11 +28,15 @@ enum PrimaryNode {
             try checkCopy(state, unit: unit, force: force, logger: logger)
             let copyFD = try MountPoint.openBacking(path)
             copies.append(copyFD)
+            let status = UnitStatus(directory: unit.stateDirectory, unit: unit, role: "primary")
             let replicator = Replicator(module: unit.index, moduleName: unit.name, journal: state.journal, logger: logger) {
                 try state.generations.startAlone()
                 logger.warning("module \(unit.name): serving alone in generation \(state.generations.generations)")
+                status.set("peer", "alone (changes journaled for \(plan.peerName))")
+                status.set("generation", "\(state.generations.generations)")
             }
-            let link = PrimaryLink(plan: plan, unit: unit, state: state, replicator: replicator, copyFD: copyFD, logger: logger)
+            let link = PrimaryLink(plan: plan, unit: unit, state: state, replicator: replicator, copyFD: copyFD,
+                                   status: status, logger: logger)
             if !(try connect(link, waiting: wait)) { wait = .zero }
             links.append(link)
             mounts.append(MountService.Mount(path: path, options: ReplFSOptions(), threads: 4, replicator: replicator))
@@ -57,6 +61,8 @@ enum PrimaryNode {
                 module \(name): the secondary did not answer within \(waiting); serving alone in generation \
                 \(state.generations.generations) (changes are journaled for its return)
                 """)
+            link.status.set("peer", "alone (changes journaled for \(link.plan.peerName))")
+            link.status.set("generation", "\(state.generations.generations)")
             link.start(resyncingWith: nil)
             return false
         }

@@ -21,7 +21,9 @@ enum SecondaryNode {
             let path = try MountPoint.prepare(unit.directory) { logger.warning("\($0)") }
             let state = try ModuleState(directory: unit.stateDirectory, regionSize: plan.regionSize)
             // Opened before the mount hides the directory: the applier works underneath it.
-            units.append(SecondaryUnit(plan: unit, state: state, copyFD: try MountPoint.openBacking(path)))
+            let status = UnitStatus(directory: unit.stateDirectory, unit: unit, role: "secondary")
+            status.set("generation", "\(state.generations.generations)")
+            units.append(SecondaryUnit(plan: unit, state: state, copyFD: try MountPoint.openBacking(path), status: status))
             mounts.append(MountService.Mount(path: path, options: .replica, threads: 2, replicator: nil))
             logger.info("module \(unit.name): secondary for \(path), mounted read-only for applications; generation \(state.generations.generations)")
         }
@@ -39,6 +41,7 @@ struct SecondaryUnit {
     let plan: UnitPlan
     let state: ModuleState
     let copyFD: Int32
+    let status: UnitStatus
     let feeder = StreamClaim()
 }
 
@@ -56,8 +59,14 @@ final class StreamClaim {
         }
     }
 
-    func release(by session: AnyObject) {
-        monitor.locked { if owner == ObjectIdentifier(session) { owner = nil } }
+    /// Gives the claim up if `session` holds it; returns whether it did.
+    @discardableResult
+    func release(by session: AnyObject) -> Bool {
+        monitor.locked {
+            guard owner == ObjectIdentifier(session) else { return false }
+            owner = nil
+            return true
+        }
     }
 }
 
@@ -91,7 +100,9 @@ final class SecondarySession {
 
     func serve(_ channel: ReplicationChannel) {
         let receiver = ReplicationReceiver(channel: channel, logger: logger)
-        defer { unit?.feeder.release(by: self) }
+        defer {
+            if let unit, unit.feeder.release(by: self) { unit.status.set("peer", "not connected") }
+        }
         do {
             try receiver.run { sequence, message in handle(sequence, message) }
             logger.info("replication connection from \(receiver.peerDescription) ended")
@@ -137,12 +148,16 @@ final class SecondarySession {
                 try state.generations.save(state.generations.generations.resyncStarted())
                 try applier.apply(message)
                 logger.info("module \(plan.name): resync from \(node.peerName) started; this copy is not up to date until it ends")
+                unit.status.set("resync", "receiving from \(node.peerName) (this copy is not up to date until it ends)")
             case .resyncEnd(let end):
                 try applier.apply(message)
                 try state.journal.clear()
                 let adopted = DataGenerations(wire: end.generations).with(upToDate: true)
                 try state.generations.save(adopted, aloneSince: 0)
                 logger.info("module \(plan.name): resync from \(node.peerName) complete; this copy is up to date, generation \(adopted)")
+                unit.status.set("resync", "none")
+                unit.status.set("generation", "\(adopted)")
+                unit.status.set("last_resync", "received from \(node.peerName), ended \(time(nil))")
             default:
                 try applier.apply(message)
             }
@@ -183,6 +198,7 @@ final class SecondarySession {
         refusalLogged = false
         if accepted {
             logger.info("module \(plan.name): \(node.peerName) is primary (\(decision)); receiving")
+            unit.status.set("peer", "receiving from \(node.peerName)")
         } else {
             logger.error("\(ConnectExplanation.refusal(decision, module: plan.name, local: (node.nodeName, mine), peer: (node.peerName, peer)))")
         }

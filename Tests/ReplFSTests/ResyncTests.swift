@@ -159,6 +159,13 @@ final class ResyncTests: XCTestCase {
         var (status, output) = try runMirror(["verify", "--config", cluster.configPath, "--node", "node1"])
         XCTAssertEqual(status, 0, output)
         XCTAssertTrue(output.contains("identical"), output)
+        // Each node's status, as the operator sees it.
+        (status, output) = try runMirror(["status", "--config", cluster.configPath, "--node", "node1"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("data (\(cluster.primaryDirectory)): node1 primary"), output)
+        XCTAssertTrue(output.contains("peer: node2 connected, up to date") && output.contains("last_resync: "), output)
+        (status, output) = try runMirror(["status", "--config", cluster.configPath, "--node", "node2"])
+        XCTAssertTrue(output.contains("node2 secondary") && output.contains("peer: receiving from node1"), output)
         // Damage node2's copy behind the cluster's back (as bit rot would): one region of "data".
         cluster.stop("node2")
         let damaged = open(cluster.secondaryDirectory + "/data", O_WRONLY | O_CLOEXEC)
@@ -173,6 +180,8 @@ final class ResyncTests: XCTestCase {
         XCTAssertTrue(output.contains("data: content differs in 1 region(s)") && output.contains("(3)"), output)
         XCTAssertTrue(output.contains("1 difference(s)"), output)
         cluster.stop()
+        (status, output) = try runMirror(["status", "--config", cluster.configPath, "--node", "node1"])
+        XCTAssertTrue(output.contains("not running (last primary"), output)
         let bytes = try XCTUnwrap(FileManager.default.contents(atPath: cluster.secondaryDirectory + "/data"))
         XCTAssertEqual(bytes[3 * mebibyte + 5], 0xEE, "verify changes nothing")
     }

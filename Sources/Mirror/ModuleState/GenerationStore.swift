@@ -73,7 +73,7 @@ final class GenerationStore {
 
     private func hex(_ id: GenerationID) -> String { String(id.rawValue, radix: 16, uppercase: true) }
 
-    private static func contents(of path: String) throws -> String? {
+    static func contents(of path: String) throws -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
