@@ -4,7 +4,7 @@ public struct FrameFlags: OptionSet, Sendable {
 
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
-    /// A 32-byte HMAC-SHA256 tag follows the payload (every frame after the handshake).
+    /// A 16-byte AES-GCM tag (GMAC, see `FrameTag`) follows the payload (every frame after the handshake).
     public static let authenticated = FrameFlags(rawValue: 1 << 0)
 
     static let known: FrameFlags = [.authenticated]

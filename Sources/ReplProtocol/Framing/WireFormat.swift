@@ -6,8 +6,8 @@ public enum WireFormat {
     public static let magic: UInt32 = 0x4D49_5252
     /// magic(4) version(1) type(1) flags(2) payload length(4) sequence(8).
     public static let headerLength = 20
-    /// HMAC-SHA256 output, after the payload of an authenticated frame.
-    public static let tagLength = 32
+    /// AES-GCM tag (see `FrameTag`), after the payload of an authenticated frame.
+    public static let tagLength = 16
     /// The largest data block of one `write` or `resyncRegion`: 4 MiB.
     public static let maximumDataLength = (4 << 20)
     /// The largest payload: a maximal data block plus room for its fields (a path is at most 4 KiB).
