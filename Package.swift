@@ -84,6 +84,7 @@ let package = Package(
             name: "ReplTransportTests",
             dependencies: ["ReplTransport", "ReplProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "VirtualIPTests", dependencies: ["VirtualIP", "TestSupport"]),
         .testTarget(
             name: "ClusterConfigTests",
             dependencies: ["ClusterConfig", "TestSupport"]

@@ -48,7 +48,7 @@ public final class HealthEndpoint: @unchecked Sendable {
         guard pipe(&pipeEnds) == 0 else {
             let code = errno
             close(listener)
-            throw HealthEndpointError(host: host, port: port, operation: "pipe2", errno: code)
+            throw HealthEndpointError(host: host, port: port, operation: "pipe", errno: code)
         }
         for end in pipeEnds { Self.makeNonBlocking(end) }
         self.listener = listener
@@ -56,12 +56,7 @@ public final class HealthEndpoint: @unchecked Sendable {
         (wakeRead, wakeWrite) = (pipeEnds[0], pipeEnds[1])
     }
 
-    deinit {
-        stop()
-        close(listener)
-        close(wakeRead)
-        close(wakeWrite)
-    }
+    deinit { stop() }
 
     /// Starts the serving thread (once).
     public func start() {
@@ -78,18 +73,23 @@ public final class HealthEndpoint: @unchecked Sendable {
         }
     }
 
-    /// Stops serving, closes every connection and waits for the thread to finish. The port is
-    /// released when the endpoint is deallocated.
+    /// Stops serving: wakes the thread, waits for it to finish (it closes every connection), then
+    /// closes the listening socket, which frees the port. Called at deinit too; a stopped endpoint
+    /// cannot be started again.
     public func stop() {
-        let running: pthread_t? = lock.locked {
-            guard !stopped else { return nil }
-            stopped = true
-            return thread
+        let (wasStopped, running): (Bool, pthread_t?) = lock.locked {
+            defer { stopped = true }
+            return (stopped, thread)
         }
-        guard let running else { return }
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)
-        pthread_join(running, nil)
+        guard !wasStopped else { return }
+        if let running {
+            var byte: UInt8 = 1
+            _ = write(wakeWrite, &byte, 1)
+            pthread_join(running, nil)
+        }
+        close(listener)
+        close(wakeRead)
+        close(wakeWrite)
     }
 
     // MARK: - Serving
