@@ -10,7 +10,8 @@ struct VirtualIPCommand: ParsableCommand {
         commandName: "vip",
         abstract: "Add, remove, announce and check a virtual IP by hand; serve a health endpoint.",
         discussion: """
-        Exit status: 0 on success, 1 on error (one line on standard error naming the interface and address), \
+        Exit status: 0 on success, 1 on error (one line on standard error naming the interface and address), 64 for a \
+        malformed command line, \
         3 for 'status' when the address is absent and for 'probe' when another host answers.
         """,
         subcommands: [Add.self, Delete.self, Announce.self, Probe.self, Status.self, Health.self]
@@ -29,10 +30,10 @@ struct VirtualIPCommand: ParsableCommand {
     }
 
     struct Announcing: ParsableArguments {
-        @Option(name: .long, help: "Gratuitous ARP rounds, each a broadcast request and reply (default 3).")
+        @Option(name: .long, help: "Gratuitous ARP rounds, each a broadcast request and reply.")
         var count = 3
 
-        @Option(name: .long, help: "Milliseconds between rounds (default 200).")
+        @Option(name: .long, help: "Milliseconds between rounds.")
         var intervalMs = 200
 
         func validate() throws {
@@ -53,7 +54,7 @@ struct VirtualIPCommand: ParsableCommand {
         @OptionGroup var target: Target
         @OptionGroup var announcing: Announcing
 
-        @Option(name: .long, help: "Milliseconds to wait for an answer to the ARP probe (default 200).")
+        @Option(name: .long, help: "Milliseconds to wait for an answer to the ARP probe.")
         var probeTimeoutMs = 200
 
         @Flag(name: .long, help: "Add even if another host holds the address (no ARP probe).")
@@ -117,7 +118,7 @@ struct VirtualIPCommand: ParsableCommand {
         @Option(name: .long, help: "The interface to probe on.")
         var interface: String
 
-        @Option(name: .long, help: "Milliseconds to wait for an answer (default 500).")
+        @Option(name: .long, help: "Milliseconds to wait for an answer.")
         var timeoutMs = 500
 
         func run() throws {
@@ -155,7 +156,7 @@ struct VirtualIPCommand: ParsableCommand {
             """
         )
 
-        @Option(name: .long, help: "Address to listen on (an IP literal; default 0.0.0.0).")
+        @Option(name: .long, help: "Address to listen on (an IP literal).")
         var listen = "0.0.0.0"
 
         @Option(name: .long, help: "TCP port (0: any free port, printed).")
