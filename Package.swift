@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "clusterctl", targets: ["ClusterCtl"]),
         .library(name: "ReplFS", targets: ["ReplFS"]),
         .library(name: "ClusterConfig", targets: ["ClusterConfig"]),
+        .library(name: "VirtualIP", targets: ["VirtualIP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -48,10 +49,13 @@ let package = Package(
             name: "ClusterConfig",
             dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
         ),
+        // Virtual IPs: addresses added and removed with rtnetlink, gratuitous ARP on a packet socket,
+        // and the HTTP health endpoint a load balancer follows where ARP cannot move an address.
+        .target(name: "VirtualIP"),
         .executableTarget(
             name: "Mirror",
             dependencies: [
-                "ReplFS", "CLinux", "ClusterConfig", "ReplProtocol", "ReplTransport", "ReplApply", "MirrorCore",
+                "ReplFS", "CLinux", "ClusterConfig", "ReplProtocol", "ReplTransport", "ReplApply", "MirrorCore", "VirtualIP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -80,6 +84,7 @@ let package = Package(
             name: "ReplTransportTests",
             dependencies: ["ReplTransport", "ReplProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "VirtualIPTests", dependencies: ["VirtualIP", "TestSupport"]),
         .testTarget(
             name: "ClusterConfigTests",
             dependencies: ["ClusterConfig", "TestSupport"]

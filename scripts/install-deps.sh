@@ -22,3 +22,4 @@ if ((${#missing[@]})); then
 fi
 # Installing postgresql may start a system cluster; tests and benchmarks run their own, so it is not needed.
 modprobe fuse 2>/dev/null || true
+modprobe -a veth bridge 2>/dev/null || true   # the virtual IP tests' namespace lab (built in on many kernels)

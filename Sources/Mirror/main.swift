@@ -6,7 +6,10 @@ struct Mirror: ParsableCommand {
         commandName: "mirror",
         abstract: "Mirror cluster node daemon: ReplFS mounts over the application's directories.",
         version: "0.1.0",
-        subcommands: [MountCommand.self, UnmountCommand.self, RunCommand.self, CheckConfigCommand.self, VerifyCommand.self, StatusCommand.self]
+        subcommands: [
+            MountCommand.self, UnmountCommand.self, RunCommand.self, CheckConfigCommand.self, VerifyCommand.self,
+            StatusCommand.self, VirtualIPCommand.self,
+        ]
     )
 }
 
