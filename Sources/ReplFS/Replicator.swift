@@ -121,19 +121,51 @@ public final class Replicator {
     }
 
     /// The ids the peer knows `inodes` by, binding them (and their parents) first if needed; nil
-    /// when alone or when no name leads to one of them any more (the peer never had it by that
-    /// name: nothing to replicate, and the walk of a resync covers it).
+    /// when alone, or when a file no name leads to any more (unlinked: the peer's copy loses it
+    /// too, so there is nothing to replicate). A file that still has a name but could not be
+    /// named (its entry renamed by a change not yet handed to the stream, or known only by a hard
+    /// link the kernel never looked up) is tried again once the naming lock was released; if it
+    /// still cannot be named, the peer is dropped: the change is journaled and the resync at
+    /// reconnection sends it, rather than the peer silently missing it.
     private func streamIDs(of inodes: [Inode]) throws -> (ReplicationSender, [NodeRef])? {
-        try namingLock.withLock {
-            if cannotGoAlone { throw FSError(EIO) }
-            guard let sender else { return nil }
-            var ids: [NodeRef] = []
-            for inode in inodes {
-                guard let id = bind(inode, on: sender) else { return nil }
-                ids.append(id)
+        for attempt in 0..<3 {
+            let outcome = try namingLock.withLock { () -> Naming in
+                if cannotGoAlone { throw FSError(EIO) }
+                guard let sender else { return .alone }
+                var ids: [NodeRef] = []
+                for inode in inodes {
+                    guard let id = bind(inode, on: sender) else { return hasName(inode) ? .unnamed(inode) : .alone }
+                    ids.append(id)
+                }
+                return .named(sender, ids)
             }
-            return (sender, ids)
+            switch outcome {
+            case .named(let sender, let ids): return (sender, ids)
+            case .alone: return nil
+            case .unnamed(let inode):
+                if attempt < 2 {
+                    usleep(200)
+                    continue
+                }
+                detach(because: "a changed file (inode \(inode.key.ino)) could not be named to the peer")
+            }
         }
+        return nil
+    }
+
+    /// What resolving the stream ids gave.
+    private enum Naming {
+        case named(ReplicationSender, [NodeRef])
+        case alone
+        /// This inode still has a name here but none the peer could be told.
+        case unnamed(Inode)
+    }
+
+    /// Whether the file still has at least one name (hard links count).
+    private func hasName(_ inode: Inode) -> Bool {
+        var st = stat()
+        guard fstatat(inode.fd, "", &st, clinux_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else { return false }
+        return st.st_nlink > 0
     }
 
     /// With the naming lock held.

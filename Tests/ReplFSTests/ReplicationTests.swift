@@ -100,6 +100,35 @@ final class ReplicationTests: XCTestCase {
         }
     }
 
+    /// A file opened by a name that was then unlinked while another hard link keeps it: the
+    /// primary cannot name it to the peer, so it drops the peer, and the resync at reconnection
+    /// brings the write: the peer never silently misses it.
+    func testAWriteThroughAnUnnamedHardLinkReachesThePeer() throws {
+        try requireMountPrivileges()
+        let cluster = try TwoNodeCluster()
+        defer { cluster.stop() }
+        // Made before the cluster starts: the initial resync copies them, and the primary has
+        // not named the file on the stream yet when it is written below.
+        let a = cluster.primaryDirectory + "/a"
+        try "original".write(toFile: a, atomically: false, encoding: .utf8)
+        XCTAssertEqual(link(a, cluster.primaryDirectory + "/b"), 0)
+        try cluster.start()
+        let fd = open(a, O_WRONLY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        XCTAssertEqual(unlink(a), 0)
+        let resyncs = cluster.occurrences(of: "is up to date", inLogOf: "node1")
+        XCTAssertEqual(pwrite(fd, "CHANGED!", 8, 0), 8)
+        XCTAssertEqual(fsync(fd), 0)
+        if (try? String(contentsOfFile: cluster.secondaryDirectory + "/b", encoding: .utf8)) != "CHANGED!" {
+            // Not replicated live: then the peer was dropped and is resynchronised.
+            try cluster.waitForLog(of: "node1", containing: "is up to date", beyond: resyncs, timeout: 30)
+        }
+        XCTAssertEqual(try String(contentsOfFile: cluster.secondaryDirectory + "/b", encoding: .utf8), "CHANGED!",
+                       cluster.primaryLog)
+        XCTAssertTrue(cluster.primaryLog.contains("could not be named to the peer"), cluster.primaryLog)
+    }
+
     func testAFreshSecondaryReceivesThePrimarysCopyWhole() throws {
         try requireMountPrivileges()
         let cluster = try TwoNodeCluster()
