@@ -371,9 +371,17 @@ public final class ReplFileSystem {
     }
 
     /// Writes `data` at `offset` (at the end for an `O_APPEND` descriptor), in one `pwrite`;
-    /// the replicated write path (without a replicator, writes go straight from the request buffer).
+    /// the replicated write path (without a replicator, writes go straight from the request
+    /// buffer). Replicated at a known offset, the peer gets the write first and both apply it at
+    /// once (``Replicator/replicateWrite(_:offset:data:apply:)``); an `O_APPEND` write is applied
+    /// here first, since only then is its offset known.
     func write(_ node: fuse_ino_t, fileHandle: Int32, data: UnsafeRawBufferPointer, offset: off_t, appending: Bool) throws -> Int {
         let inode = inodes.inode(node)
+        if let replicator, !appending {
+            return try replicator.replicateWrite(inode, offset: UInt64(offset), data: data) {
+                try sys { pwrite(fileHandle, data.baseAddress, data.count, offset) }
+            }
+        }
         return try change(locking: [inode], referencing: [inode], tracking: {
             .bytes(ino: inode.key.ino, offset: UInt64(appending ? endOfFile(fileHandle) : offset), length: UInt64(data.count))
         }) { () -> (written: Int, at: off_t) in

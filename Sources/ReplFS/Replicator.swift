@@ -255,6 +255,44 @@ public final class Replicator {
         return result
     }
 
+    /// A write at a known offset, sent to the peer first and then applied locally while the
+    /// peer applies it (as DRBD submits both at once): the latency is the larger of the two
+    /// rather than their sum. Both happen under the file's lock, so the stream order is still
+    /// the local order. If the local write fails or is short after the peer got it, the peer
+    /// may hold bytes this copy does not: it is dropped and the resync at reconnection makes it
+    /// equal again; the application gets the local result.
+    func replicateWrite(_ inode: Inode, offset: UInt64, data: UnsafeRawBufferPointer, apply: () throws -> Int) throws -> Int {
+        let extent = ChangeExtent.bytes(ino: inode.key.ino, offset: offset, length: UInt64(data.count))
+        let locks = self.inodes.changeLocks
+        guard let (sender, ids) = try streamIDs(of: [inode]) else {
+            return try locks.withLock(for: inode.key.ino) {
+                _ = try journal.willChange(extent, alone: true)
+                return try apply()
+            }
+        }
+        let (mark, sent, written) = try locks.withLock(for: inode.key.ino) { () -> (JournalMark, Sending, Result<Int, Error>) in
+            let mark = try journal.willChange(extent, alone: false)
+            let sent = send(.write(node: ids[0], offset: offset, data: data), on: sender)
+            return (mark, sent, Result { try apply() })
+        }
+        var replicated = false
+        switch sent {
+        case .sent(let ticket, let what): replicated = awaitPeer(ticket, on: sender, what: what, involving: [inode])
+        case .nothingToSend: replicated = true
+        case .notSent: replicated = false
+        }
+        if case .success(let count) = written, count == data.count {
+            journal.settle(mark, replicated: replicated)
+            return count
+        }
+        journal.settle(mark, replicated: false)
+        if case .sent = sent {
+            let what = (try? written.get()).map { "wrote \($0) of \(data.count) bytes" } ?? "\(written)"
+            detach(because: "a local write to inode \(inode.key.ino) failed after the peer got it (\(what))")
+        }
+        return try written.get()
+    }
+
     /// Replicates a change that needs no ordering against others and whose local part may run
     /// while the peer does its own (fsync): the message is sent first, the local part runs
     /// meanwhile, and the call returns once both are done, so the latency is the larger of the
