@@ -153,8 +153,7 @@ extension ByteWriter {
         case .now: append(UInt8(1))
         case .set(let time):
             append(UInt8(2))
-            append(time.seconds)
-            append(time.nanoseconds)
+            append(time)
         }
     }
 }
@@ -165,10 +164,7 @@ extension ByteReader {
         case 0: return .omit
         case 1: return .now
         case 2:
-            let seconds = try read(Int64.self, field)
-            let nanoseconds = try read(UInt32.self, field)
-            guard nanoseconds < 1_000_000_000 else { throw invalid(field, "\(nanoseconds) nanoseconds") }
-            return .set(Timestamp(seconds: seconds, nanoseconds: nanoseconds))
+            return .set(try readTimestamp(field))
         case let other:
             throw invalid(field, "unknown kind \(other)")
         }
