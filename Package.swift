@@ -51,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "Mirror",
             dependencies: [
-                "ReplFS", "CLinux", "ClusterConfig", "ReplProtocol", "ReplTransport", "ReplApply", "MirrorCore",
+                "ReplFS", "CLinux", "ClusterConfig", "ReplProtocol", "ReplTransport", "ReplApply", "MirrorCore", "HeartbeatTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -64,6 +64,15 @@ let package = Package(
         ),
         // The pure cluster logic: generations, connect decisions, the module state machine (no I/O).
         .target(name: "MirrorCore"),
+        // UDP heartbeats between the nodes and the witness (service and client): authenticated datagrams, no cluster logic.
+        .target(
+            name: "HeartbeatTransport",
+            dependencies: [
+                "MirrorCore", "ClusterConfig", "ReplTransport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Helpers shared by the test targets: seeded generators, scratch directories, tree snapshots.
         .target(name: "TestSupport", dependencies: ["CLinux"], path: "Tests/TestSupport"),
         .testTarget(name: "MirrorCoreTests", dependencies: ["MirrorCore", "TestSupport"]),
@@ -79,6 +88,14 @@ let package = Package(
         .testTarget(
             name: "ReplTransportTests",
             dependencies: ["ReplTransport", "ReplProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "HeartbeatTransportTests",
+            dependencies: [
+                "HeartbeatTransport", "MirrorCore", "ReplTransport", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "ClusterConfigTests",
