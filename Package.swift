@@ -97,6 +97,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Runs the built `mirror witness` (swift build --build-tests builds it too).
+        .testTarget(
+            name: "WitnessServiceTests",
+            dependencies: [
+                "HeartbeatTransport", "MirrorCore", "ReplTransport", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "ClusterConfigTests",
             dependencies: ["ClusterConfig", "TestSupport"]
