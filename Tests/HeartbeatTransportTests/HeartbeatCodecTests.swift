@@ -114,7 +114,7 @@ final class HeartbeatCodecTests: XCTestCase {
         }
         let good = Array(try codec.encode(datagram(Array(variedModules.prefix(1)))).dropLast(DatagramTag.size))
         XCTAssertEqual(codec.decode(signed(good)).failureCategory, nil)
-        XCTAssertEqual(codec.decode(signed(good + [0])).failureCategory, "malformed", "trailing byte")
+        XCTAssertEqual(codec.decode(signed(good + [0])), .failure(.malformed("1 unexpected bytes after module[0]")))
         XCTAssertEqual(codec.decode(signed(Array(good.dropLast()))).failureCategory, "malformed", "short")
         // The first module's state byte sits after the header and the name.
         let stateOffset = 4 + 1 + 8 + 8 + 5 + 6 + 2 + 1 + "m0-0-é".utf8.count

@@ -149,7 +149,7 @@ public struct HeartbeatCodec: @unchecked Sendable {
         for index in 0..<count {
             modules.append(try readModule(&reader, sender: sender, index: index))
         }
-        try reader.expectEnd("module \(count - 1)")
+        try reader.expectEnd(count == 0 ? "the module count" : "module[\(count - 1)]")
         return HeartbeatDatagram(path: path, incarnation: incarnation, sequence: sequence, cluster: cluster, sender: sender,
                                  modules: modules)
     }

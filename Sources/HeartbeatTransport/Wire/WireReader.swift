@@ -45,6 +45,6 @@ struct WireReader {
     }
 
     func expectEnd(_ what: String) throws {
-        guard remaining == 0 else { throw WireError.invalid(what, "\(remaining) unexpected bytes after it") }
+        guard remaining == 0 else { throw WireError.trailing(remaining, after: what) }
     }
 }

@@ -31,12 +31,14 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
     case truncated(String)
     case invalid(String, String)
     case tooLong(String, length: Int)
+    case trailing(Int, after: String)
 
     public var description: String {
         switch self {
         case .truncated(let field): return "truncated at \(field)"
         case .invalid(let field, let why): return "invalid \(field): \(why)"
         case .tooLong(let field, let length): return "\(field) is \(length) bytes long, at most 255 fit"
+        case .trailing(let count, let what): return "\(count) unexpected bytes after \(what)"
         }
     }
 }
