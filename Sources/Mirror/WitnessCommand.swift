@@ -15,7 +15,7 @@ struct WitnessCommand: ParsableCommand {
         listens on UDP at [witness] address and answers the nodes' requests, authenticated with the cluster key: \
         one lease at a time per module, and never a node whose copy lacks the generation last served. It stays in \
         the foreground, logs every verdict on standard error, and stops on SIGTERM or SIGINT. After a (re)start it \
-        refuses every request for one lease, since it has forgotten the leases it granted before; the last served \
+        refuses every request to serve for one lease, since it has forgotten the leases it granted before; the last served \
         generation of each module is kept in --state-dir.
         """
     )
@@ -23,7 +23,7 @@ struct WitnessCommand: ParsableCommand {
     @Option(name: .long, help: "The cluster file (TOML), the same as the nodes'.")
     var config: String
 
-    @Option(name: .long, help: "Seconds a grant holds; the nodes' lease must not be longer (default 10).")
+    @Option(name: .long, help: "Seconds a grant holds; the nodes' lease must not be longer.")
     var lease: Double = 10
 
     @Option(name: .long, help: "Where the last served generation of each module is kept.")

@@ -37,7 +37,8 @@ public struct HeartbeatStatistics: Equatable, Sendable {
 /// drops what is not an authenticated, fresh datagram from the peer (with a rate-limited warning),
 /// and hands every module's heartbeat to the callback, once per datagram even when it arrives on
 /// several paths (`path` is where the first copy came from). The callback runs on the receiving
-/// thread: it must not block for long nor call ``close()``.
+/// thread and must not block for long (``close()`` from it stops the channel, but its addresses
+/// are released only once the channel is gone).
 ///
 /// The channel only moves datagrams: when to send and when the peer is lost is the state
 /// machine's business (`ModuleNode`); per-path liveness is here for status.
@@ -74,7 +75,8 @@ public final class HeartbeatChannel {
 
     public var statistics: HeartbeatStatistics { core.statisticsSnapshot() }
 
-    /// Stops receiving and closes the sockets; waits for the receiving thread. Idempotent.
+    /// Stops receiving and closes the sockets (the addresses are free when it returns); waits for
+    /// the receiving thread. Idempotent; later sends do nothing.
     public func close() { core.close() }
 }
 
@@ -100,6 +102,7 @@ final class ChannelCore: @unchecked Sendable {
     // Under `stopped`:
     private var loopFinished = false
     private var loopStarted = false
+    private var loopThread: pthread_t?
 
     private struct PathCounters {
         var lastReceived: ContinuousClock.Instant?
@@ -175,19 +178,20 @@ final class ChannelCore: @unchecked Sendable {
     private func sendDatagram(_ entries: [ModuleHeartbeat], sequence: UInt64, path index: Int) {
         let datagram = HeartbeatDatagram(path: UInt8(index), incarnation: incarnation, sequence: sequence,
                                          cluster: configuration.clusterName, sender: configuration.nodeName, modules: entries)
-        let failure: String?
+        var failure: String?
         do {
             let bytes = try codec.encode(datagram)
-            try sockets[index].send(bytes, to: try destination(of: index))
-            failure = nil
-        } catch {
-            failure = "\(error)"
-        }
-        lock.locked {
-            if let failure { paths[index].lastSendError = failure } else {
+            let address = try destination(of: index)
+            // Under the lock: close() closes the sockets under it, so a send never meets a reused descriptor.
+            try lock.locked {
+                guard !closing else { return }
+                try sockets[index].send(bytes, to: address)
                 paths[index].sent += 1
                 paths[index].lastSendError = nil
             }
+        } catch {
+            failure = "\(error)"
+            lock.locked { paths[index].lastSendError = "\(error)" }
         }
         if let failure {
             drops.warning(kind: "send-\(index)", "heartbeat path \(index) (\(configuration.paths[index])): cannot send: \(failure)")
@@ -211,6 +215,7 @@ final class ChannelCore: @unchecked Sendable {
     func receiveLoop() {
         let started = stopped.locked { () -> Bool in
             loopStarted = true
+            loopThread = pthread_self()
             return !loopFinished
         }
         defer { stopped.locked { loopFinished = true; stopped.broadcast() } }
@@ -348,9 +353,15 @@ final class ChannelCore: @unchecked Sendable {
         }
         guard first else { return }
         wakeup.signal()
-        stopped.locked {
-            guard loopStarted else { loopFinished = true; return }
+        let fromCallback = stopped.locked { () -> Bool in
+            guard loopStarted else { loopFinished = true; return false }
+            if let thread = loopThread, pthread_equal(thread, pthread_self()) != 0 { return true }
             while !loopFinished { _ = stopped.wait(until: nil) }
+            return false
         }
+        // Called by the callback: the loop ends after it returns; the sockets close with the channel.
+        guard !fromCallback else { return }
+        // The receiving thread is done and senders check `closing` under the lock: the addresses are free when this returns.
+        lock.locked { for socket in sockets { socket.close() } }
     }
 }

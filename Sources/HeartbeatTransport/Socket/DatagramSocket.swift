@@ -76,7 +76,8 @@ struct SocketAddress: CustomStringConvertible {
 
 /// One UDP socket, non-blocking; the owner waits for it with poll(2).
 final class DatagramSocket {
-    let descriptor: Int32
+    /// -1 once closed.
+    private(set) var descriptor: Int32
     /// The address it is bound to (the kernel's port after binding port 0).
     private(set) var local: SocketAddress
 
@@ -85,7 +86,14 @@ final class DatagramSocket {
         self.local = local
     }
 
-    deinit { Glibc.close(descriptor) }
+    deinit { close() }
+
+    /// Releases the address now. The owner makes sure no other thread uses the socket any more.
+    func close() {
+        guard descriptor >= 0 else { return }
+        Glibc.close(descriptor)
+        descriptor = -1
+    }
 
     /// A socket bound to `address`. It may be an address this machine does not have yet
     /// (IP_FREEBIND): a path whose interface comes up later starts working then.

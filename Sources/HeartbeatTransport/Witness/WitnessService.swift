@@ -109,7 +109,7 @@ public final class WitnessService: @unchecked Sendable {
     /// The address actually bound.
     public var boundAddress: String { socket.local.description }
 
-    /// Serves requests until ``stop()``; returns then.
+    /// Serves requests until ``stop()``, then closes the socket and returns (call it once).
     public func run() {
         info("witness of cluster \"\(configuration.clusterName)\" listening on \(socket.local) (UDP) for nodes "
             + "\(configuration.nodes.joined(separator: ", ")), modules \(configuration.modules.joined(separator: ", ")); lease "
@@ -128,6 +128,7 @@ public final class WitnessService: @unchecked Sendable {
                 handle(bytes[...], size: size, source: source)
             }
         }
+        socket.close()
         logger.info("witness stopped")
     }
 
