@@ -155,6 +155,15 @@ final class WitnessServiceTests: XCTestCase {
         }
         XCTAssertEqual(fresh.body, .challenge)
         XCTAssertNotEqual(fresh.challenge, challenge.challenge)
+        // Replayed again and again: the outstanding challenge does not change, so the node's own next request still counts.
+        for nonce in UInt64(80)..<90 {
+            raw.send(try message(nonce: nonce, challenge: challenge.challenge), to: cluster.address)
+            guard let bytes = raw.receive(timeout: .seconds(2)), case .success(let answer) = codec.decode(bytes[...]) else {
+                return XCTFail("no answer to a replay")
+            }
+            XCTAssertEqual(answer.body, .challenge)
+            XCTAssertEqual(answer.challenge, fresh.challenge)
+        }
         usleep(100_000)
         XCTAssertEqual(witness.lines(containing: "asks to serve").count, decisions, witness.log)
 

@@ -171,30 +171,33 @@ public final class WitnessService: @unchecked Sendable {
             logger.debug("module \(module): \(node) repeated a request; same answer")
             return last.answer
         }
-        let fresh = job.challenges[node].map { $0.value == message.challenge && now - $0.issued < configuration.challengeLifetime } ?? false
+        let outstanding = job.challenges[node].flatMap { now - $0.issued < configuration.challengeLifetime ? $0.value : nil }
+        guard let current = outstanding, current == message.challenge else {
+            // Not decided: the node sends the request again with the outstanding challenge. Replays
+            // get the same one back, so they cannot keep the node's own requests from being decided.
+            let challenge = outstanding ?? newChallenge()
+            if outstanding == nil { job.challenges[node] = (challenge, now) }
+            if message.challenge != 0 { logger.debug("module \(module): \(node) answered a stale challenge") }
+            return reply(to: message, .challenge, next: challenge)
+        }
         let next = newChallenge()
         job.challenges[node] = (next, now)
-        func reply(_ body: WitnessMessage.Body) -> [UInt8]? {
-            let answer = WitnessMessage(nonce: message.nonce, challenge: next, cluster: configuration.clusterName, module: module,
-                                        node: node, body: body)
-            return try? codec.encode(answer)
-        }
-        guard fresh else {
-            if message.challenge != 0 {
-                logger.debug("module \(module): \(node) answered a stale challenge; sending a new one")
-            }
-            return reply(.challenge)
-        }
+        func decided(_ body: WitnessMessage.Body) -> [UInt8]? { reply(to: message, body, next: next) }
         let answer: [UInt8]?
         switch request.kind {
         case .release:
             release(request, module: module, job: &job, now: now)
-            answer = reply(.released(request.stamp))
+            answer = decided(.released(request.stamp))
         case .serve:
-            answer = reply(.verdict(decide(request, module: module, job: &job, now: now)))
+            answer = decided(.verdict(decide(request, module: module, job: &job, now: now)))
         }
         if let answer { job.answered[node] = (message.challenge, message.nonce, answer) }
         return answer
+    }
+
+    private func reply(to message: WitnessMessage, _ body: WitnessMessage.Body, next challenge: UInt64) -> [UInt8]? {
+        try? codec.encode(WitnessMessage(nonce: message.nonce, challenge: challenge, cluster: configuration.clusterName,
+                                         module: message.module, node: message.node, body: body))
     }
 
     private func decide(_ request: WitnessRequest, module: String, job: inout Job, now instant: ContinuousClock.Instant) -> WitnessVerdict {
