@@ -14,9 +14,9 @@ struct WitnessCommand: ParsableCommand {
         Run it on a third machine (not on either node), with the same cluster file and key file as the nodes. It \
         listens on UDP at [witness] address and answers the nodes' requests, authenticated with the cluster key: \
         one lease at a time per module, and never a node whose copy lacks the generation last served. It stays in \
-        the foreground, logs every verdict on standard error, and stops on SIGTERM or SIGINT. After a (re)start it \
-        refuses every request to serve for one lease, since it has forgotten the leases it granted before; the last served \
-        generation of each module is kept in --state-dir.
+        the foreground, logs every verdict on standard error, and stops on SIGTERM or SIGINT. The last served generation of \
+        each module (and by whom) is kept in --state-dir. After a (re)start it refuses every request to serve for one \
+        lease, since it has forgotten the leases it granted before, except from the node served last.
         """
     )
 

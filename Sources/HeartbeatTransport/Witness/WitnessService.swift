@@ -55,9 +55,12 @@ public struct WitnessServiceConfiguration: Equatable, Sendable {
 /// The witness: answers the nodes' `serve` and `release` requests over UDP with one
 /// ``WitnessArbiter`` per module, whose clock counts milliseconds since the service started.
 ///
-/// It refuses every `serve` during its first `lease` (a restarted witness has forgotten the
-/// leases it granted, which may still run on a node), and keeps the last served generation of
-/// each module on disk, written before the grant is answered.
+/// It keeps the last served generation of each module on disk, written before the grant is
+/// answered. During its first `lease` it refuses every `serve` (a restarted witness has forgotten
+/// the leases it granted, which may still run on a node), except from the node recorded as served
+/// last: every grant records its node, and a grant needs every other node's lease over, so that
+/// node is the only one that can still hold a lease from before (it keeps serving through a
+/// witness restart).
 public final class WitnessService: @unchecked Sendable {
     public let configuration: WitnessServiceConfiguration
     private let logger: Logger
@@ -79,6 +82,9 @@ public final class WitnessService: @unchecked Sendable {
         /// The arbiter's record, mirrored for log lines and the state file.
         var lastServed: (node: String, generation: GenerationID)?
         var grantedAt: (node: String, at: Int)?
+        /// The node served last before this start (from the state file): the only one that can
+        /// hold a lease granted by an earlier run, so the only one let through during the first lease.
+        var servedBeforeStart: String?
         /// Per node: the challenge to answer next, and when it was issued.
         var challenges: [String: (value: UInt64, issued: ContinuousClock.Instant)] = [:]
         /// Per node: the last decided request (challenge, nonce) and the answer sent, sent again to a repeat.
@@ -205,9 +211,10 @@ public final class WitnessService: @unchecked Sendable {
         let now = milliseconds(instant)
         let asked = "module \(module): \(request.node) asks to serve under generation \(request.servingGeneration)"
             + " (copy \(request.data)\(request.forced ? ", forced prim" : ""))"
-        if now < leaseMilliseconds {
+        if now < leaseMilliseconds && request.node != job.servedBeforeStart {
+            let holder = job.servedBeforeStart.map { "\($0)'s lease" } ?? "leases"
             info("\(asked): refused, the witness started \(seconds(now)) s ago and refuses every serve during its first "
-                + "\(seconds(leaseMilliseconds)) s (leases it granted before a restart may still run)")
+                + "\(seconds(leaseMilliseconds)) s (\(holder) granted before a restart may still run)")
             return refused
         }
         let holder = job.arbiter.holder(at: now)
@@ -280,5 +287,6 @@ extension WitnessService.Job {
                                   servingGeneration: served.generation, data: .justCreated, forced: true)
         _ = arbiter.decide(past, now: -leaseMilliseconds - 1)
         lastServed = served
+        servedBeforeStart = served.node
     }
 }
