@@ -226,11 +226,13 @@ final class ChannelCore: @unchecked Sendable {
         descriptors.append(pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0))
         let checkEvery = min(configuration.timeout / 4, .seconds(1))
         while !lock.locked({ closing }) {
-            let ready = poll(&descriptors, nfds_t(descriptors.count), Clock.pollTimeout(until: .now + checkEvery))
+            let ready = poll(&descriptors, nfds_t(descriptors.count), PollTimeout.until(.now + checkEvery))
             if ready < 0 && errno != EINTR { logger.error("heartbeat: poll: \(String(cString: strerror(errno)))"); return }
             if descriptors[sockets.count].revents != 0 { return }
             for index in sockets.indices where descriptors[index].revents != 0 {
-                while let (size, source) = sockets[index].receive(into: buffer) {
+                // At most 64 per round, so that a flood on one path never starves the others.
+                for _ in 0..<64 {
+                    guard let (size, source) = sockets[index].receive(into: buffer) else { break }
                     let bytes = size <= buffer.count ? Array(UnsafeRawBufferPointer(rebasing: buffer[0..<size])) : []
                     handle(bytes[...], size: size, path: index, source: source)
                 }

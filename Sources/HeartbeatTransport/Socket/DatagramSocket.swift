@@ -189,12 +189,10 @@ final class Wakeup {
     }
 }
 
-/// Blocking sleep and monotonic clock helpers for plain threads.
-enum Clock {
-    static var now: ContinuousClock.Instant { ContinuousClock.now }
-
-    /// Milliseconds for poll(2), rounded up, at most a minute; -1 for no deadline.
-    static func pollTimeout(until deadline: ContinuousClock.Instant?) -> Int32 {
+/// The timeout argument of poll(2).
+enum PollTimeout {
+    /// Milliseconds until `deadline`, rounded up, at most a minute; -1 for no deadline.
+    static func until(_ deadline: ContinuousClock.Instant?) -> Int32 {
         guard let deadline else { return -1 }
         let remaining = deadline - .now
         guard remaining > .zero else { return 0 }

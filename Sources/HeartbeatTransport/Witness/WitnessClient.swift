@@ -128,7 +128,7 @@ public final class WitnessClient: @unchecked Sendable {
     private func receive(on socket: DatagramSocket, buffer: UnsafeMutableRawBufferPointer, until deadline: ContinuousClock.Instant) -> WitnessMessage? {
         while true {
             var entry = pollfd(fd: socket.descriptor, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&entry, 1, Clock.pollTimeout(until: deadline))
+            let ready = poll(&entry, 1, PollTimeout.until(deadline))
             if ready == 0 { return nil }
             if ready < 0 { if errno == EINTR { continue } else { return nil } }
             while let (size, source) = socket.receive(into: buffer) {
