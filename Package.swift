@@ -56,6 +56,7 @@ let package = Package(
             name: "Mirror",
             dependencies: [
                 "ReplFS", "CLinux", "ClusterConfig", "ReplProtocol", "ReplTransport", "ReplApply", "MirrorCore", "VirtualIP",
+                "HeartbeatTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -68,6 +69,15 @@ let package = Package(
         ),
         // The pure cluster logic: generations, connect decisions, the module state machine (no I/O).
         .target(name: "MirrorCore"),
+        // UDP heartbeats between the nodes and the witness (service and client): authenticated datagrams, no cluster logic.
+        .target(
+            name: "HeartbeatTransport",
+            dependencies: [
+                "MirrorCore", "ClusterConfig", "ReplTransport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Helpers shared by the test targets: seeded generators, scratch directories, tree snapshots.
         .target(name: "TestSupport", dependencies: ["CLinux"], path: "Tests/TestSupport"),
         .testTarget(name: "MirrorCoreTests", dependencies: ["MirrorCore", "TestSupport"]),
@@ -85,6 +95,22 @@ let package = Package(
             dependencies: ["ReplTransport", "ReplProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "VirtualIPTests", dependencies: ["VirtualIP", "TestSupport"]),
+        .testTarget(
+            name: "HeartbeatTransportTests",
+            dependencies: [
+                "HeartbeatTransport", "MirrorCore", "ReplTransport", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Runs the built `mirror witness` (swift build --build-tests builds it too).
+        .testTarget(
+            name: "WitnessServiceTests",
+            dependencies: [
+                "HeartbeatTransport", "MirrorCore", "ReplTransport", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "ClusterConfigTests",
             dependencies: ["ClusterConfig", "TestSupport"]

@@ -21,6 +21,12 @@ enum ClusterRules {
                 if let prefix = node.pathPrefix, prefix == earlier.value.pathPrefix {
                     log.add(entry.context, "path_prefix \"\(prefix)\" is also \(earlier.context)'s: the two copies would be one")
                 }
+                let counts = (mine: node.heartbeatAddresses.count, theirs: earlier.value.heartbeatAddresses.count)
+                if counts.mine > 0, counts.theirs > 0, counts.mine != counts.theirs {
+                    log.add(entry.context, "\(counts.mine) heartbeat address\(counts.mine == 1 ? "" : "es"), \(earlier.context) has "
+                        + "\(counts.theirs): heartbeat paths pair the nodes' addresses by position (first with first...), "
+                        + "give both nodes as many")
+                }
             }
         }
     }

@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// The node daemon of a mirror cluster: running a node, mounting and unmounting ReplFS, checking a cluster file.
+/// The node daemon of a mirror cluster: running a node, mounting and unmounting ReplFS, checking a cluster file, the witness.
 struct Mirror: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mirror",
@@ -8,7 +8,7 @@ struct Mirror: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             MountCommand.self, UnmountCommand.self, RunCommand.self, CheckConfigCommand.self, VerifyCommand.self,
-            StatusCommand.self, VirtualIPCommand.self,
+            StatusCommand.self, VirtualIPCommand.self, WitnessCommand.self,
         ]
     )
 }

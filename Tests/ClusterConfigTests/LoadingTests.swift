@@ -53,7 +53,7 @@ final class LoadingTests: XCTestCase {
 
             [[node]]
             name = "beta.example.com"
-            replication = ["[fd00::2]:7788"]
+            replication = ["[fd00::2]:7788", "beta-repl.example.com:7788"]
             """
         let modules = """
             [[module]]
@@ -74,7 +74,7 @@ final class LoadingTests: XCTestCase {
         XCTAssertEqual(cluster.heartbeatInterval, .milliseconds(500))
         XCTAssertEqual(cluster.regionSize, 65536)
         XCTAssertEqual(cluster.nodes[0].replicationAddresses.map(\.description), ["[fd00::1]:7788", "alpha-repl.example.com:7788"])
-        XCTAssertEqual(cluster.nodes[1].heartbeatAddresses.map(\.description), ["[fd00::2]:7789"])
+        XCTAssertEqual(cluster.nodes[1].heartbeatAddresses.map(\.description), ["[fd00::2]:7789", "beta-repl.example.com:7789"])
         XCTAssertEqual(cluster.modules[0].virtualIPs.first?.prefixLength, 64)
         XCTAssertEqual(cluster.modules[0].processMonitors.first?.target, .processName("nginx"))
         XCTAssertEqual(cluster.modules[0].processMonitors.first?.restartWindow, .milliseconds(30_500))

@@ -49,6 +49,23 @@ final class RefusalTests: XCTestCase {
         ])
     }
 
+    func testHeartbeatPathsPairUp() {
+        let nodes = """
+            [[node]]
+            name = "node1"
+            replication = ["127.0.0.1:7788"]
+            heartbeat = ["127.0.0.1:7789", "10.0.0.1:7789"]
+
+            [[node]]
+            name = "node2"
+            replication = ["127.0.0.2:7788"]
+            """
+        XCTAssertProblems(ClusterFiles.problems(ClusterFiles.text(nodes: nodes)), [
+            "cluster.toml: node \"node2\": 1 heartbeat address, node \"node1\" has 2: heartbeat paths pair the nodes' addresses "
+                + "by position (first with first...), give both nodes as many",
+        ])
+    }
+
     func testMalformedAddressesAreRefusedOneByOne() {
         let nodes = """
             [[node]]
