@@ -20,6 +20,14 @@ const unsigned int clinux_RENAME_EXCHANGE = RENAME_EXCHANGE;
 const int clinux_FALLOC_FL_KEEP_SIZE = FALLOC_FL_KEEP_SIZE;
 const int clinux_FALLOC_FL_PUNCH_HOLE = FALLOC_FL_PUNCH_HOLE;
 
+int clinux_syncfs(int fd) {
+    return syncfs(fd);
+}
+
+int clinux_sync_file_range_write(int fd, int64_t offset, int64_t length) {
+    return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+}
+
 int clinux_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags) {
     return renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
 }

@@ -100,6 +100,9 @@ final class PrimaryLink {
         while !replicator.isServing && !stopped { usleep(10_000) }
     }
 
+    /// Resyncs that did not complete in a row (the pause before the next attempt grows).
+    private var failedResyncs = 0
+
     /// Reconnects whenever the peer is gone.
     private func keepPeer() {
         while !stopped {
@@ -126,7 +129,13 @@ final class PrimaryLink {
             switch negotiate(sender) {
             case .lead(let method, let dirty):
                 replicator.attach(sender, resyncing: true)
-                resync(sender, method: method, peerDirty: dirty)
+                if resync(sender, method: method, peerDirty: dirty) {
+                    failedResyncs = 0
+                } else {
+                    // Do not hammer a peer that cannot complete a resync: 1, 2, 4... 30 s.
+                    failedResyncs += 1
+                    sleep(.seconds(min(30, 1 << min(failedResyncs - 1, 5))))
+                }
             case .refuse(let message):
                 sender.close()
                 logger.error("\(message)")
@@ -137,11 +146,13 @@ final class PrimaryLink {
     }
 
     /// Brings the peer's copy to this one; on any failure the peer is dropped (and retried).
-    private func resync(_ sender: ReplicationSender, method: ResyncMethod, peerDirty: [DirtyFile]) {
+    /// Returns whether the peer is up to date.
+    @discardableResult
+    private func resync(_ sender: ReplicationSender, method: ResyncMethod, peerDirty: [DirtyFile]) -> Bool {
         let name = unit.name
         let begin = ResyncBegin(module: unit.index, method: method, source: state.generations.generations.wire)
         guard let ticket = try? sender.send(.resyncBegin(begin)), sender.wait(for: ticket) == .applied else {
-            return replicator.detach(because: "the peer did not accept the resync (\(sender.lossReason ?? "refused"))")
+            return fail(because: "the peer did not accept the resync (\(sender.lossReason ?? "refused"))")
         }
         let source = ResyncSource(replicator: replicator, sender: sender, method: method, peerDirty: peerDirty, logger: logger)
         let reporter = ProgressReporter(every: .seconds(5)) { [logger, status] in
@@ -155,22 +166,22 @@ final class PrimaryLink {
         do {
             report = try source.run()
         } catch {
-            return replicator.detach(because: "\(error)")
+            return fail(because: "\(error)")
         }
         replicator.resyncCompleted()
         if state.journal.hasStickyChanges {
-            return replicator.detach(because: "changes made at the end of the resync were not confirmed by the peer; resynchronising again")
+            return fail(because: "changes made at the end of the resync were not confirmed by the peer; resynchronising again")
         }
         let final = state.generations.generations.resyncFinishedAsSource()
         guard let endTicket = try? sender.send(.resyncEnd(ResyncEnd(module: unit.index, generations: final.wire))),
               sender.wait(for: endTicket) == .applied else {
-            return replicator.detach(because: "the peer did not confirm the end of the resync")
+            return fail(because: "the peer did not confirm the end of the resync")
         }
         do {
             try state.journal.resyncCompleted()
             try state.generations.save(final, aloneSince: 0)
         } catch {
-            return replicator.detach(because: "cannot record the completed resync: \(error)")
+            return fail(because: "cannot record the completed resync: \(error)")
         }
         let elapsed = source.progress.elapsed
         status.set("peer", "\(plan.peerName) connected, up to date")
@@ -181,6 +192,13 @@ final class PrimaryLink {
             \(report.bytesSent) bytes in \(report.regionsSent) regions, \(report.filesVisited) entries seen, \(report.passes) \
             pass(es), \(elapsed); generation \(final)
             """)
+        return true
+    }
+
+    /// Drops the peer after a resync that could not complete; always false.
+    private func fail(because reason: String) -> Bool {
+        replicator.detach(because: reason)
+        return false
     }
 
     private func sleep(_ duration: Duration) {

@@ -151,6 +151,11 @@ final class SecondarySession {
                 unit.status.set("resync", "receiving from \(node.peerName) (this copy is not up to date until it ends)")
             case .resyncEnd(let end):
                 try applier.apply(message)
+                // Resync data is written without fsync: it must be on disk before the copy says
+                // it is up to date.
+                let readable = try sys { openat(copyFD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+                defer { close(readable) }
+                try sys { clinux_syncfs(readable) }
                 try state.journal.clear()
                 let adopted = DataGenerations(wire: end.generations).with(upToDate: true)
                 try state.generations.save(adopted, aloneSince: 0)

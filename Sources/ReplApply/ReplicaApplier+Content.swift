@@ -31,7 +31,7 @@ extension ReplicaApplier {
 
     /// A node's region through its writable descriptor; a path's through a descriptor opened
     /// for the call, walking the path without following symbolic links (see ``openDirectory(_:)``).
-    /// A region past the end of the file extends it.
+    /// A region past the end of the file extends it; its writeback starts at once.
     ///
     /// A region of zeros becomes a hole where it lies inside the file (punched) and a hole by
     /// extension past its end, so sparse files stay sparse; if the filesystem cannot punch
@@ -47,6 +47,9 @@ extension ReplicaApplier {
             let fd = try openRegularFile(name, in: dir.fd, flags: O_WRONLY).fd
             defer { close(fd) }
             try writeRegion(message.data, to: fd, at: message.offset)
+            // Start writing it back now, without waiting: the end of the resync syncs the
+            // filesystem before the copy counts as up to date, and finds little left to write.
+            _ = clinux_sync_file_range_write(fd, Int64(message.offset), Int64(message.data.count))
         }
     }
 

@@ -20,6 +20,10 @@ extern const int clinux_FALLOC_FL_KEEP_SIZE;
 extern const int clinux_FALLOC_FL_PUNCH_HOLE;
 
 int clinux_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
+/// syncfs(2): commits the filesystem holding `fd` to disk.
+int clinux_syncfs(int fd);
+/// sync_file_range(2) with SYNC_FILE_RANGE_WRITE: starts writeback of a range, does not wait.
+int clinux_sync_file_range_write(int fd, int64_t offset, int64_t length);
 ssize_t clinux_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len, unsigned int flags);
 int clinux_fallocate(int fd, int mode, int64_t offset, int64_t len);
 /// Makes a spawned child start with every descriptor from `lowest` up closed.

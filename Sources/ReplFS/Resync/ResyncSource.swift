@@ -204,35 +204,42 @@ public final class ResyncSource {
         }
     }
 
-    /// Asks the peer which regions differ, `regionsPerChecksumRequest` at a time.
+    /// Asks the peer which regions differ, `regionsPerChecksumRequest` at a time. A first,
+    /// empty request learns the size of the peer's file: regions wholly beyond it differ unless
+    /// they are all zeros (the peer counts bytes beyond its end as zeros), so they are neither
+    /// hashed nor asked about (a fresh peer costs one round trip per file, not a digest per region).
     private func differingRegions(fd: Int32, path: RelativePath, size: UInt64) throws -> [UInt64] {
         let count = (size + regionSize - 1) / regionSize
-        var differing: [UInt64] = []
         var buffer = [UInt8](repeating: 0, count: Int(regionSize))
-        var start: UInt64 = 0
-        repeat {
-            let end = min(count, start + UInt64(Self.regionsPerChecksumRequest))
-            var digests: [RegionDigest] = []
-            for index in start..<end {
-                let read = try buffer.withUnsafeMutableBytes { raw in
-                    try sys { pread(fd, raw.baseAddress, raw.count, off_t(index * regionSize)) }
-                }
-                digests.append(RegionDigest(index: index, digest: ContentDigest(hashing: buffer[..<read])))
-            }
+        func ask(_ digests: [RegionDigest]) throws -> RegionChecksums? {
             let request = RegionChecksums(module: replicator.module, path: path, fileSize: size,
                                           regionSize: UInt32(regionSize), digests: digests)
             let (outcome, reply) = sender.reply(to: try sender.send(.regionChecksumsRequest(request)))
             switch (outcome, reply) {
-            case (.applied, .regionChecksumsReply(let answer)?):
-                differing += answer.checksums.digests.map(\.index)
-            case (.peerLost, _):
-                throw Interrupted(reason: sender.lossReason ?? "peer lost")
-            default:
-                // No usable answer: send every region of this range.
-                differing += Array(start..<end)
+            case (.applied, .regionChecksumsReply(let answer)?): return answer.checksums
+            case (.peerLost, _): throw Interrupted(reason: sender.lossReason ?? "peer lost")
+            default: return nil
             }
+        }
+        func read(_ index: UInt64) throws -> ArraySlice<UInt8> {
+            let count = try buffer.withUnsafeMutableBytes { raw in
+                try sys { pread(fd, raw.baseAddress, raw.count, off_t(index * regionSize)) }
+            }
+            return buffer[..<count]
+        }
+        // No usable answer: every region is sent.
+        guard let first = try ask([]) else { return Array(0..<count) }
+        let compared = min(count, (first.fileSize + regionSize - 1) / regionSize)
+        var differing: [UInt64] = []
+        var start: UInt64 = 0
+        while start < compared {
+            let end = min(compared, start + UInt64(Self.regionsPerChecksumRequest))
+            var digests: [RegionDigest] = []
+            for index in start..<end { digests.append(RegionDigest(index: index, digest: ContentDigest(hashing: try read(index)))) }
+            differing += try ask(digests)?.digests.map(\.index) ?? Array(start..<end)
             start = end
-        } while start < count
+        }
+        for index in compared..<count where try read(index).contains(where: { $0 != 0 }) { differing.append(index) }
         return differing
     }
 
