@@ -5,10 +5,13 @@
 # 127.0.0.2) and on a GlusterFS replica 2 volume (two bricks on this machine, FUSE client), all
 # under /var/tmp/replfs-bench (a real disk).
 #
-#   scripts/bench.sh [--quick] [--targets LIST] [--threads N] [--no-splice] [--cache-timeout S] [--no-build]
+#   scripts/bench.sh [--quick] [--targets LIST] [--resync|--no-resync] [--threads N] [--no-splice]
+#                    [--cache-timeout S] [--no-build]
 #
 # --targets LIST: a comma-separated subset of native,replfs,bindfs,replicated,gluster (default:
 # all); only those are set up, measured and shown in the table, with the ratios between them.
+# --no-resync: leave out the resync section (below; it is on by default, --quick included, and
+# independent of --targets).
 #
 # Workloads (in this order, each one on every target before the next one):
 #   fio, ioengine=psync, buffered I/O:
@@ -24,6 +27,46 @@
 #   daemon memory: peak VmRSS sampled from /proc/PID/status, and VmHWM, of mirror, bindfs,
 #                  the replicated target's primary (mirror run --role primary) and the gluster
 #                  target's FUSE client (glusterfs); the secondary's and the bricks' are logged
+#
+# The resync section (after the workloads, shown under the table; not a target): two more
+# 'mirror run' nodes on loopback with their own cluster file, key, ports and state under
+# RUN/resync (path prefixes node1/ and node2/; the cluster's state_dir, /var/lib/mirror, lies
+# under each prefix, so both start with no state in a new run). One measurement of each step;
+# 'sync; echo 3 > drop_caches' before each measured step.
+#   data        $BENCH_RESYNC_FILES files, $BENCH_RESYNC_SIZE in all (whole MiB per file), written
+#               by fio (rw=write bs=1M refill_buffers: incompressible, no zero regions,
+#               end_fsync=1) in node1's plain directory before any daemon runs
+#   native copy dd if=FILE of=COPY bs=1M conv=fsync, file after file, from node1's directory to
+#               another directory of the same disk, timed with its fsyncs
+#   full sync   node2 started first (secondary, empty directory, no state), then node1
+#               (--role primary --peer-wait 60): timed from node1's start to its line "node2 is
+#               up to date: resync by checksum sent N bytes in R regions, ..., S seconds"; the
+#               copy's files are then fsynced through node2's mount and that time is added
+#   change map  node2 stopped (SIGTERM; the primary goes on alone and keeps a change map), 1% of
+#               the data (rounded to whole MiB, at least 1) overwritten with new random data in
+#               1 MiB blocks at distinct random 1 MiB-aligned offsets through node1's mount, each
+#               file fsynced; node2 started again; timed from its start to the primary's next
+#               "up to date" line (counted: the first one never matches again), which must say
+#               "by change map"
+#   check       both daemons stopped, node1's and node2's directories compared (listing, cmp);
+#               a difference is FAIL
+# Reported: MiB/s of the native copy and of the full sync, and full sync / native copy (the
+# bar: >= 0.80), for three end points of the full sync: "up to date" plus the copy's fsync (the
+# bar's figure), the "up to date" line, and the line's own duration (the resync alone, without
+# the primary's start, mount and connection); for the change map, bytes sent / bytes changed
+# (the bar: <= 1.1) and its duration (the line's own, and from node2's start, which includes
+# the primary's reconnection attempts, one a second).
+# Why the native copy is the fair figure: with both nodes on this machine the resync reads
+# node1's files and writes node2's copy on one disk with two cores, so what this disk sustains
+# for the job is a copy of the same files on the same disk, read and write, not fio's seq write
+# or seq read alone (each one side of it). dd copies through user space in 1 MiB blocks, as the
+# resync does in 1 MiB regions (cp may use copy_file_range, an in-kernel copy no network
+# replication can use). The copy's fsync is counted on both sides: dd conv=fsync ends with the
+# data on the disk, and the resync does not fsync node2's copy before its "up to date" line (the
+# data may still be dirty in the page cache), so the bar's figure adds an fsync of every copied
+# file; the figures without it are shown too. (On two machines each disk does one side only.)
+# Blocks aligned on the 1 MiB regions (the cluster file's default region_size): an unaligned
+# 1 MiB write touches two regions, and the change map would send 2 MiB for it by design.
 #
 # The replicated target: the script writes a cluster file, a 0600 key file and the two nodes'
 # directories (path_prefix node1/node2) under the run's scratch directory, starts
@@ -58,11 +101,13 @@
 #   BENCH_FILES=10000     files of the small-file loop   (quick: 1000)
 #   BENCH_PG_SCALE=10     pgbench scale factor           (quick: 1)
 #   BENCH_ROUNDS=3        rounds of every workload; the table shows medians (quick: 1)
+#   BENCH_RESYNC_SIZE=2g  data of the resync section  (quick: 256m); needs twice that free
+#   BENCH_RESYNC_FILES=4  files it is in
 #   MIRROR=...            the mirror binary (default .build-bench/release/mirror, built first
 #                         with 'swift build -c release --scratch-path .build-bench' unless --no-build)
 #
 # The table goes to stdout and to bench-results/latest.txt; the run's logs (fio JSON, mirror,
-# bindfs, gluster and postgres logs) to bench-results/logs/. Everything the script starts is stopped by
+# bindfs, gluster, postgres and resync-* logs) to bench-results/logs/. Everything the script starts is stopped by
 # PID on exit, even when interrupted; what it mounted is unmounted and the scratch data removed.
 # Needs (Debian): fio bindfs fuse3 postgresql-15 python3 util-linux, and for the gluster target
 # glusterfs-server glusterfs-client (not in scripts/install-deps.sh, which CI runs: apt-get
@@ -73,6 +118,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 QUICK=0
 BUILD=1
+RESYNC=1
 THREADS=""
 NO_SPLICE=0
 CACHE_TIMEOUT=""
@@ -81,6 +127,8 @@ while (($#)); do
     case "$1" in
         --quick) QUICK=1 ;;
         --no-build) BUILD=0 ;;
+        --resync) RESYNC=1 ;;
+        --no-resync) RESYNC=0 ;;
         --threads) [[ $# -ge 2 ]] || { echo "--threads needs a value" >&2; exit 2; }; THREADS=$2; shift ;;
         --threads=*) THREADS=${1#*=} ;;
         --no-splice) NO_SPLICE=1 ;;
@@ -109,8 +157,31 @@ has_target() { [[ " ${TARGETS[*]} " == *" $1 "* ]]; }
 
 if ((QUICK)); then
     : "${BENCH_SIZE:=64m}" "${BENCH_RAND_SIZE:=16m}" "${BENCH_RUNTIME:=3}" "${BENCH_FILES:=1000}" "${BENCH_PG_SCALE:=1}" "${BENCH_ROUNDS:=1}"
+    : "${BENCH_RESYNC_SIZE:=256m}"
 else
     : "${BENCH_SIZE:=1g}" "${BENCH_RAND_SIZE:=256m}" "${BENCH_RUNTIME:=15}" "${BENCH_FILES:=10000}" "${BENCH_PG_SCALE:=10}" "${BENCH_ROUNDS:=3}"
+    : "${BENCH_RESYNC_SIZE:=2g}"
+fi
+: "${BENCH_RESYNC_FILES:=4}"
+# A size as fio and the other BENCH_ sizes write it (1024-based suffixes k, m, g, t), in bytes.
+size_bytes() {
+    local n=${1%[kKmMgGtT]} unit=${1: -1}
+    [[ $n =~ ^[0-9]+$ ]] || return 1
+    case $unit in
+        k|K) echo $((n << 10)) ;; m|M) echo $((n << 20)) ;; g|G) echo $((n << 30)) ;; t|T) echo $((n << 40)) ;;
+        *) echo "$n" ;;
+    esac
+}
+if ((RESYNC)); then
+    RESYNC_TOTAL=$(size_bytes "$BENCH_RESYNC_SIZE") || { echo "BENCH_RESYNC_SIZE: not a size: $BENCH_RESYNC_SIZE" >&2; exit 2; }
+    [[ $BENCH_RESYNC_FILES =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_RESYNC_FILES wants a positive number" >&2; exit 2; }
+    # Whole MiB per file, so that the changed blocks of the change-map step are whole regions.
+    RESYNC_FILE_MIB=$((RESYNC_TOTAL / BENCH_RESYNC_FILES >> 20))
+    ((RESYNC_FILE_MIB >= 1)) || { echo "BENCH_RESYNC_SIZE: less than 1 MiB per file ($BENCH_RESYNC_FILES files)" >&2; exit 2; }
+    RESYNC_MIB=$((RESYNC_FILE_MIB * BENCH_RESYNC_FILES))
+    # 1% of the data in 1 MiB blocks (rounded, at least one block).
+    RESYNC_CHANGED_BLOCKS=$(((RESYNC_MIB + 50) / 100))
+    ((RESYNC_CHANGED_BLOCKS >= 1)) || RESYNC_CHANGED_BLOCKS=1
 fi
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -146,7 +217,7 @@ PGBENCH=$(command -v pgbench)
 [[ -x $PGBIN/pgbench ]] && PGBENCH=$PGBIN/pgbench
 
 NEED_MIRROR=0
-{ has_target replfs || has_target replicated; } && NEED_MIRROR=1
+{ has_target replfs || has_target replicated || ((RESYNC)); } && NEED_MIRROR=1
 if ((BUILD && NEED_MIRROR)); then
     log "building mirror (swift build -c release --scratch-path .build-bench)"
     (cd "$REPO" && swift build -c release --scratch-path .build-bench >/dev/null) || die "build failed"
@@ -167,6 +238,9 @@ BINDFS_MNT=""
 REPL_PRIMARY_PID=""   # mirror run --role primary (node1), mounts ReplFS over REPL_DIR
 REPL_SECONDARY_PID="" # mirror run --role secondary (node2)
 REPL_DIR=""
+RESYNC_DIR=""         # $RUN/resync: the resync section's cluster file, node1/ and node2/ path prefixes
+RESYNC_PRIMARY_PID="" # its mirror run --role primary (node1), mounts ReplFS over $RESYNC_DIR/node1/data
+RESYNC_SECONDARY_PID="" # its mirror run --role secondary (node2)
 GLUSTER_HOST=127.0.0.2  # glusterd, bricks and client on loopback (gluster refuses 127.0.0.1 and localhost in brick names)
 GLUSTER_VOL=replfsbench
 GLUSTER_DIR=""        # $RUN/gluster: glusterd's working and run directories, brick1, brick2, mnt
@@ -241,6 +315,27 @@ stop_replfs() {
     MIRROR_PID=""
 }
 
+# stop_mirror_secondary PID COPY: a 'mirror run --role secondary' by SIGTERM (SIGKILL after 10 s;
+# false then); the read-only mount it left at its copy COPY, if any, is detached.
+stop_mirror_secondary() {
+    local pid=$1 copy=$2 rc=0
+    if [[ -n $pid ]]; then
+        kill -TERM "$pid" 2>/dev/null || true
+        if ! wait_exit "$pid" 10; then
+            warn "mirror run secondary $pid did not exit on SIGTERM: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            rc=1
+        fi
+        wait "$pid" 2>/dev/null || true
+    fi
+    if [[ -n $copy ]] && is_mounted "$copy"; then
+        warn "mount left at the secondary's copy $copy: umount -l"
+        umount -l "$copy" || true
+        rc=1
+    fi
+    return "$rc"
+}
+
 # The replicated target: the primary first (unmounted like the replfs target, so that it exits
 # with its mount), then the secondary by SIGTERM.
 stop_replicated() {
@@ -248,21 +343,19 @@ stop_replicated() {
         stop_mirror_mount "$REPL_PRIMARY_PID" "$REPL_DIR" "mirror run primary"
         REPL_PRIMARY_PID=""
     fi
-    if [[ -n $REPL_SECONDARY_PID ]]; then
-        kill -TERM "$REPL_SECONDARY_PID" 2>/dev/null || true
-        if ! wait_exit "$REPL_SECONDARY_PID" 10; then
-            warn "mirror run secondary $REPL_SECONDARY_PID did not exit on SIGTERM: SIGKILL"
-            kill -KILL "$REPL_SECONDARY_PID" 2>/dev/null || true
-        fi
-        wait "$REPL_SECONDARY_PID" 2>/dev/null || true
-        REPL_SECONDARY_PID=""
+    stop_mirror_secondary "$REPL_SECONDARY_PID" "${REPL_DIR:+${REPL_DIR%/node1/data}/node2/data}" || true
+    REPL_SECONDARY_PID=""
+}
+
+# The resync section's two nodes (their own cluster under $RUN/resync), in the same way.
+stop_resync() {
+    [[ -n $RESYNC_DIR ]] || return 0
+    if [[ -n $RESYNC_PRIMARY_PID ]]; then
+        stop_mirror_mount "$RESYNC_PRIMARY_PID" "$RESYNC_DIR/node1/data" "mirror run primary (resync)"
+        RESYNC_PRIMARY_PID=""
     fi
-    # The secondary mounts its copy read-only: a mount it left behind is detached.
-    local copy=${REPL_DIR%/node1/data}/node2/data
-    if [[ -n $REPL_DIR ]] && is_mounted "$copy"; then
-        warn "mount left at the secondary's copy $copy: umount -l"
-        umount -l "$copy" || true
-    fi
+    stop_mirror_secondary "$RESYNC_SECONDARY_PID" "$RESYNC_DIR/node2/data" || true
+    RESYNC_SECONDARY_PID=""
 }
 
 stop_bindfs() {
@@ -415,6 +508,7 @@ cleanup() {
     stop_replfs
     stop_bindfs
     stop_replicated
+    stop_resync
     stop_gluster
     if [[ -n $RUN && -d $RUN ]]; then
         if [[ -d ${LOGS:-} ]]; then
@@ -500,8 +594,8 @@ log "bindfs mounted $RUN/bindfs-src on $BINDFS_MNT (pid $BINDFS_PID, $(bindfs --
 fi
 
 # The replicated target: a cluster file for two nodes on loopback, the secondary, then the primary.
-if has_target replicated; then
 source "$REPO/scripts/lib/loopback-cluster.sh"
+if has_target replicated; then
 write_loopback_cluster "$REPL" bench bench /data
 "$MIRROR" check-config --config "$REPL/cluster.toml" --node node1 >>"$LOGS/mirror-check-config.log" 2>&1 ||
     die "the replicated target's cluster file is refused: $(tail -n 5 "$LOGS/mirror-check-config.log")"
@@ -863,6 +957,221 @@ pgbench_and_stop() {
 }
 run_workload pgbench TPS pgbench_and_stop
 
+# ---------------------------------------------------------------- resync (target-independent)
+# Two more mirror run nodes with their own cluster file, key, ports and state under $RUN/resync
+# (node1/ and node2/ path prefixes; state_dir /var/lib/mirror under each prefix, so a new run's
+# nodes have no state). See the header for what is measured and compared.
+RESYNC_RESULTS=$RUN/resync.tsv          # key, value
+RESYNC_REASONS=$RUN/resync-reasons.tsv  # key, why it is FAIL
+: >"$RESYNC_RESULTS"
+: >"$RESYNC_REASONS"
+resync_record() { printf '%s\t%s\n' "$1" "$2" >>"$RESYNC_RESULTS"; }
+resync_fail() {
+    printf '%s\t%s\n' "$1" "$(printf '%s' "$2" | tr '\t\n' '  ' | cut -c1-220)" >>"$RESYNC_REASONS"
+    FAILURES=$((FAILURES + 1))
+    warn "resync: $1 FAILED: $2"
+}
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+now() { date +%s.%N; }
+seconds_between() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b - a}'; }
+# count_lines ERE FILE: how many lines of FILE match.
+count_lines() { local n; n=$(grep -cE "$1" "$2" 2>/dev/null) || true; echo "${n:-0}"; }
+RESYNC_DONE='is up to date: resync by'
+
+# resync_wait_mount PID DIR: waits up to 30 s for the ReplFS mount of mirror run PID at DIR.
+resync_wait_mount() {
+    local pid=$1 dir=$2
+    for _ in $(seq 300); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        [[ $(findmnt -n -o FSTYPE --mountpoint "$dir" 2>/dev/null | tail -n1) == fuse.replfs ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# resync_wait_done SEEN ALONE SECONDS: waits until the primary's log has more than SEEN "is up to
+# date" lines, and sets RESYNC_LINE to the next one. False (REASON set) when a daemon exits, when the
+# primary logs more than ALONE "continuing alone" lines (it dropped the resync), or after SECONDS.
+RESYNC_LINE=""
+resync_wait_done() {
+    local seen=$1 alone=$2 deadline=$((SECONDS + $3)) plog=$LOGS/resync-node1.log
+    while :; do
+        if (($(count_lines "$RESYNC_DONE" "$plog") > seen)); then
+            RESYNC_LINE=$(grep -E "$RESYNC_DONE" "$plog" | sed -n "$((seen + 1))p")
+            return 0
+        fi
+        if (($(count_lines 'continuing alone' "$plog") > alone)); then
+            REASON="the primary dropped the resync: $(last_line "$plog" 'continuing alone' | sed 's/^.*\] //')"
+            return 1
+        fi
+        kill -0 "$RESYNC_PRIMARY_PID" 2>/dev/null || { REASON="the primary exited: $(last_line "$plog")"; return 1; }
+        kill -0 "$RESYNC_SECONDARY_PID" 2>/dev/null ||
+            { REASON="the secondary exited: $(last_line "$LOGS/resync-node2.log")"; return 1; }
+        ((SECONDS < deadline)) || { REASON="no \"$RESYNC_DONE\" line within $3 s"; return 1; }
+        sleep 0.05
+    done
+}
+
+# resync_parse KEY METHOD: records the figures of RESYNC_LINE under KEY_; false (REASON set) when
+# the line cannot be read or the resync was not by METHOD ("checksum" or "change map").
+resync_parse() {
+    local key=$1 method=$2 fields got sent regions entries passes secs
+    fields=$(sed -nE 's/.* resync by (checksum|change map) sent ([0-9]+) bytes in ([0-9]+) regions, ([0-9]+) entries seen, ([0-9]+) pass\(es\), ([0-9.eE+-]+) seconds;.*/\1|\2|\3|\4|\5|\6/p' <<<"$RESYNC_LINE")
+    [[ -n $fields ]] || { REASON="cannot read the line: $RESYNC_LINE"; return 1; }
+    IFS='|' read -r got sent regions entries passes secs <<<"$fields"
+    resync_record "${key}_method" "$got"
+    resync_record "${key}_sent" "$sent"
+    resync_record "${key}_regions" "$regions"
+    resync_record "${key}_entries" "$entries"
+    resync_record "${key}_passes" "$passes"
+    resync_record "${key}_line_s" "$secs"
+    [[ $got == "$method" ]] || { REASON="resync by $got, not by $method"; return 1; }
+}
+
+# fsync every regular file under a directory (here: the secondary's copy, through its mount).
+cat >"$RUN/fsync-all.py" <<'EOF'
+import os, sys
+for name in sorted(os.listdir(sys.argv[1])):
+    fd = os.open(os.path.join(sys.argv[1], name), os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+EOF
+
+# Overwrites BLOCKS distinct 1 MiB blocks, at random 1 MiB-aligned offsets of the files
+# file1..fileN (FILE_MIB MiB each), with new random data; fsyncs each file touched.
+cat >"$RUN/resync-change.py" <<'EOF'
+import os, random, sys
+root, files, file_mib, blocks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+MIB = 1 << 20
+fds = {}
+for pick in sorted(random.sample(range(files * file_mib), blocks)):
+    name = os.path.join(root, "file%d" % (pick // file_mib + 1))
+    if name not in fds:
+        fds[name] = os.open(name, os.O_WRONLY)
+    block = pick % file_mib
+    if os.pwrite(fds[name], os.urandom(MIB), block * MIB) != MIB:
+        sys.exit("short write on %s" % name)
+    print("%s: 1 MiB at offset %d (block %d)" % (name, block * MIB, block))
+for fd in fds.values():
+    os.fsync(fd)
+    os.close(fd)
+EOF
+
+resync_section() {
+    local rs=$RUN/resync t0 t1 t2 i seen alone plog=$LOGS/resync-node1.log slog=$LOGS/resync-node2.log
+    RESYNC_DIR=$rs
+    write_loopback_cluster "$rs" benchresync data /data
+    chmod 755 "$rs" "$rs/node1" "$rs/node2" "$rs/node1/data" "$rs/node2/data"
+    "$MIRROR" check-config --config "$rs/cluster.toml" --node node1 >>"$LOGS/resync-check-config.log" 2>&1 ||
+        { resync_fail setup "the cluster file is refused: $(last_line "$LOGS/resync-check-config.log")"; return 1; }
+    local avail need=$(((2 * RESYNC_MIB + 512) << 20))
+    avail=$(df --output=avail -B1 "$rs" | tail -n1)
+    ((avail >= need)) ||
+        { resync_fail setup "needs $((need >> 20)) MiB free under $BASE (source and one copy), has $((avail >> 20)) MiB"; return 1; }
+    # node2 starts fresh: an empty directory and no state (nothing else under its prefix).
+    [[ -z $(find "$rs/node2" -mindepth 1 ! -path "$rs/node2/data") && -z $(ls -A "$rs/node2/data") ]] ||
+        { resync_fail setup "node2's prefix $rs/node2 is not empty"; return 1; }
+
+    # The source: node1's plain directory, before any daemon runs; incompressible data, fsynced.
+    log "resync: writing ${RESYNC_MIB} MiB in ${BENCH_RESYNC_FILES} files of ${RESYNC_FILE_MIB} MiB on node1's directory"
+    for ((i = 1; i <= BENCH_RESYNC_FILES; i++)); do
+        run_step fio --name=resync-source --filename="$rs/node1/data/file$i" --ioengine=psync --rw=write --bs=1M \
+            --size="${RESYNC_FILE_MIB}m" --refill_buffers --end_fsync=1 >>"$LOGS/resync-source.log" 2>&1 ||
+            { resync_fail setup "writing the source files: $(last_line "$LOGS/resync-source.log")"; return 1; }
+    done
+
+    # 1. The native copy of the same files to another directory of the same disk.
+    mkdir -p "$rs/native-copy"
+    drop_caches
+    # Each file read and written in 1 MiB blocks through the page cache and fsynced, one after
+    # the other (each dd the script's child, so that the EXIT trap can stop it).
+    t0=$(now)
+    for ((i = 1; i <= BENCH_RESYNC_FILES; i++)); do
+        run_step dd if="$rs/node1/data/file$i" of="$rs/native-copy/file$i" bs=1M conv=fsync status=none \
+            2>>"$LOGS/resync-native-copy.log" || { resync_fail native "dd: $(last_line "$LOGS/resync-native-copy.log")"; return 1; }
+    done
+    t1=$(now)
+    resync_record native_s "$(seconds_between "$t0" "$t1")"
+    log "resync: native copy (dd bs=1M conv=fsync) of ${RESYNC_MIB} MiB: $(seconds_between "$t0" "$t1") s"
+    rm -rf "$rs/native-copy"
+
+    # 2. The full sync: node2 fresh, started first; node1 primary; timed from node1's start.
+    drop_caches
+    "$MIRROR" run --config "$rs/cluster.toml" --node node2 --role secondary --foreground >>"$slog" 2>&1 8>&- 9>&- &
+    RESYNC_SECONDARY_PID=$!
+    resync_wait_mount "$RESYNC_SECONDARY_PID" "$rs/node2/data" ||
+        { resync_fail full "the secondary did not mount its copy within 30 s: $(last_line "$slog")"; return 1; }
+    t0=$(now)
+    "$MIRROR" run --config "$rs/cluster.toml" --node node1 --role primary --peer-wait 60 --foreground >>"$plog" 2>&1 8>&- 9>&- &
+    RESYNC_PRIMARY_PID=$!
+    resync_wait_done 0 0 $((300 + RESYNC_MIB / 2)) || { resync_fail full "$REASON"; return 1; }
+    t1=$(now)
+    # The resync does not fsync the copy (the line comes when the last region is applied): the
+    # copy's files are fsynced now, through the secondary's mount, as dd conv=fsync does.
+    run_step python3 "$RUN/fsync-all.py" "$rs/node2/data" 2>>"$LOGS/resync-fsync.log" ||
+        { resync_fail full "fsync of the copy: $(last_line "$LOGS/resync-fsync.log")"; return 1; }
+    t2=$(now)
+    resync_record full_wall_s "$(seconds_between "$t0" "$t1")"
+    resync_record full_durable_s "$(seconds_between "$t0" "$t2")"
+    resync_parse full checksum || { resync_fail full "$REASON"; return 1; }
+    log "resync: full sync of ${RESYNC_MIB} MiB: $(seconds_between "$t0" "$t1") s from the primary's start to \"up to date\", $(seconds_between "$t0" "$t2") s with the copy fsynced"
+    log "        $(sed 's/^.*\] //' <<<"$RESYNC_LINE")"
+    local hwm1 hwm2
+    hwm1=$(status_kib "$RESYNC_PRIMARY_PID" VmHWM) hwm2=$(status_kib "$RESYNC_SECONDARY_PID" VmHWM)
+    log "        resync primary VmHWM $((${hwm1:-0} / 1024)) MiB, secondary VmHWM $((${hwm2:-0} / 1024)) MiB"
+
+    # 3. The change-map resync: node2 stopped, 1% rewritten on node1's mount, node2 started again.
+    stop_mirror_secondary "$RESYNC_SECONDARY_PID" "$rs/node2/data" ||
+        { RESYNC_SECONDARY_PID=""; resync_fail changemap "the secondary did not stop on SIGTERM"; return 1; }
+    RESYNC_SECONDARY_PID=""
+    # The primary notices at once (it polls its connection) and goes on alone, keeping a change map.
+    for _ in $(seq 150); do
+        (($(count_lines 'continuing alone' "$plog") > 0)) && break
+        sleep 0.1
+    done
+    (($(count_lines 'continuing alone' "$plog") > 0)) || warn "resync: the primary did not log \"continuing alone\" within 15 s of the secondary's stop"
+    kill -0 "$RESYNC_PRIMARY_PID" 2>/dev/null || { resync_fail changemap "the primary exited: $(last_line "$plog")"; return 1; }
+    run_step python3 "$RUN/resync-change.py" "$rs/node1/data" "$BENCH_RESYNC_FILES" "$RESYNC_FILE_MIB" "$RESYNC_CHANGED_BLOCKS" \
+        >>"$LOGS/resync-changes.log" 2>&1 || { resync_fail changemap "overwriting: $(last_line "$LOGS/resync-changes.log")"; return 1; }
+    resync_record changed_bytes $((RESYNC_CHANGED_BLOCKS << 20))
+    drop_caches
+    seen=$(count_lines "$RESYNC_DONE" "$plog")
+    alone=$(count_lines 'continuing alone' "$plog")
+    t0=$(now)
+    "$MIRROR" run --config "$rs/cluster.toml" --node node2 --role secondary --foreground >>"$slog" 2>&1 8>&- 9>&- &
+    RESYNC_SECONDARY_PID=$!
+    resync_wait_done "$seen" "$alone" 300 || { resync_fail changemap "$REASON"; return 1; }
+    t1=$(now)
+    resync_record changemap_wall_s "$(seconds_between "$t0" "$t1")"
+    resync_parse changemap "change map" || { resync_fail changemap "$REASON"; return 1; }
+    log "resync: change map after ${RESYNC_CHANGED_BLOCKS} MiB rewritten: $(seconds_between "$t0" "$t1") s from the secondary's start"
+    log "        $(sed 's/^.*\] //' <<<"$RESYNC_LINE")"
+
+    # 4. Both copies compared byte for byte once both daemons are stopped (not timed).
+    stop_resync
+    local differs=""
+    diff <(cd "$rs/node1/data" && find . -mindepth 1 -printf '%P %y %s %m\n' | sort) \
+         <(cd "$rs/node2/data" && find . -mindepth 1 -printf '%P %y %s %m\n' | sort) >>"$LOGS/resync-compare.log" 2>&1 ||
+        differs="the listings differ"
+    for ((i = 1; i <= BENCH_RESYNC_FILES; i++)); do
+        [[ -n $differs ]] && break
+        cmp "$rs/node1/data/file$i" "$rs/node2/data/file$i" >>"$LOGS/resync-compare.log" 2>&1 || differs="file$i differs"
+    done
+    if [[ -n $differs ]]; then
+        resync_fail compare "node2's copy is not node1's after both resyncs: $differs (see resync-compare.log)"
+    else
+        resync_record identical yes
+    fi
+    rm -rf "$rs/node1" "$rs/node2"
+}
+
+if ((RESYNC)); then
+    log "resync: ${RESYNC_MIB} MiB in ${BENCH_RESYNC_FILES} files; native copy, full sync to a fresh node2, then change map after ${RESYNC_CHANGED_BLOCKS} MiB rewritten"
+    resync_section || true
+    stop_resync
+    rm -rf "$RUN/resync"
+fi
+
 # ---------------------------------------------------------------- memory, table
 for entry in "${DAEMONS[@]}"; do
     daemon=${entry%%:*} pid=${entry#*:}
@@ -900,6 +1209,15 @@ for node in primary secondary; do
     if [[ -s $LOGS/mirror-$node.log ]] && grep -qiE 'error|warning|fatal|crash|peer lost|continuing alone' "$LOGS/mirror-$node.log"; then
         warn "the replicated $node's log (mirror run) has errors, warnings or a lost peer:"
         grep -iE 'error|warning|fatal|crash|peer lost|continuing alone' "$LOGS/mirror-$node.log" | tail -n 20 >&2
+    fi
+done
+
+# The resync nodes: SIGTERM and the deliberate stop make warnings ("peer lost", "continuing
+# alone"); an error, a crash or an operation the secondary could not apply is reported.
+for node in node1 node2; do
+    if [[ -s $LOGS/resync-$node.log ]] && grep -qiE 'error|fatal|crash|could not apply' "$LOGS/resync-$node.log"; then
+        warn "the resync section's $node log (mirror run) has errors:"
+        grep -iE 'error|fatal|crash|could not apply' "$LOGS/resync-$node.log" | tail -n 20 >&2
     fi
 done
 
@@ -967,6 +1285,62 @@ if reasons:
         print("  %s %s: %s" % (target, key, reason))
 EOF
 
+# The resync section's lines, under the table.
+: >"$RUN/resync.txt"
+if ((RESYNC)); then
+python3 - "$RESYNC_RESULTS" "$RESYNC_REASONS" "$RESYNC_MIB" "$BENCH_RESYNC_FILES" "$RESYNC_CHANGED_BLOCKS" >"$RUN/resync.txt" <<'EOF'
+import sys
+values = dict(line.rstrip("\n").split("\t", 1) for line in open(sys.argv[1]) if "\t" in line)
+reasons = [line.rstrip("\n").split("\t", 1) for line in open(sys.argv[2]) if "\t" in line]
+mib, files, blocks = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+def num(key):
+    try:
+        return float(values[key])
+    except (KeyError, ValueError):
+        return None
+def rate(seconds):
+    return "%8.1f MiB/s" % (mib / seconds) if seconds else "%14s" % "FAIL"
+def secs(seconds):
+    return "%8.2f s" % seconds if seconds is not None else "%10s" % "-"
+native = num("native_s")
+def vs_native(seconds):
+    return "resync/native %.2f" % (native / seconds) if native and seconds else "resync/native -"
+print("resync: %d MiB in %d files, node1 (primary) -> fresh node2 (secondary), mirror run on loopback, both on the scratch disk; one measurement"
+      % (mib, files))
+rows = [
+    ("native copy: dd bs=1M conv=fsync, same files, same disk", native, ""),
+    ("full sync: primary start -> \"up to date\" + copy fsynced", num("full_durable_s"), "   (the bar's figure: >= 0.80)"),
+    ("full sync: primary start -> \"up to date\" line", num("full_wall_s"), ""),
+    ("full sync: the line's own duration", num("full_line_s"), ""),
+]
+for label, seconds, note in rows:
+    ratio = "" if label.startswith("native") else "   " + vs_native(seconds) + note
+    print("  %-58s %s %s%s" % (label, rate(seconds), secs(seconds), ratio))
+if "full_sent" in values:
+    print("  %-58s %s bytes in %s regions, %s entries, %s pass(es)" % (
+        "full sync by %s sent" % values.get("full_method", "?"), values["full_sent"], values.get("full_regions", "?"),
+        values.get("full_entries", "?"), values.get("full_passes", "?")))
+changed, sent = num("changed_bytes"), num("changemap_sent")
+if changed:
+    label = "change map after %d MiB rewritten (%d x 1 MiB, %.2f%%)" % (blocks, blocks, 100.0 * blocks / mib)
+    if sent is not None:
+        print("  %-58s sent %d bytes in %s regions: sent/changed %.2f   (bar <= 1.1)" % (
+            label, sent, values.get("changemap_regions", "?"), sent / changed))
+    else:
+        print("  %-58s FAIL" % label)
+if num("changemap_line_s") is not None:
+    wall = num("changemap_wall_s")
+    print("  %-58s %.3f s (the line's own duration); %s from the secondary's start" % (
+        "change-map resync duration", num("changemap_line_s"), "%.2f s" % wall if wall is not None else "-"))
+if values.get("identical") == "yes":
+    print("  %-58s identical to node1's (listing and cmp)" % "node2's copy after both resyncs")
+if reasons:
+    print("  FAIL:")
+    for key, reason in reasons:
+        print("    %s: %s" % (key, reason))
+EOF
+fi
+
 {
     echo "ReplFS benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$( ((QUICK)) && echo ' (--quick)')"
     echo "host: $(nproc) cores, $(uname -r), scratch $BASE on $fstype; targets: ${TARGETS[*]}"
@@ -995,6 +1369,10 @@ EOF
     echo
     cat "$RUN/table.txt"
     echo
+    if [[ -s $RUN/resync.txt ]]; then
+        cat "$RUN/resync.txt"
+        echo
+    fi
     echo "total time ${ELAPSED}s$( ((FAILURES)) && echo ", ${FAILURES} FAILED step(s): see bench-results/logs/")"
 } | tee "$REPORT"
 cp "$REPORT" "$REPO/bench-results/bench-$(date -u '+%Y%m%d-%H%M%S').txt"
