@@ -76,6 +76,11 @@ final class PrimaryLink {
         }
         logger.info("module \(unit.name): \(self.plan.peerName) connected (\(decision)); resynchronising it by \(plan.kind.rawValue)")
         status.set("peer", "\(self.plan.peerName) connected, resynchronising")
+        if plan.kind == .changeMap && !peer.dirtyListComplete {
+            // The peer could not name every file it may hold differently: compare everything.
+            logger.warning("module \(unit.name): \(self.plan.peerName) holds more possibly different files than it could list; resynchronising by checksum")
+            return .lead(.checksum, peerDirty: peer.dirty)
+        }
         return .lead(plan.kind == .checksum ? .checksum : .changeMap, peerDirty: peer.dirty)
     }
 

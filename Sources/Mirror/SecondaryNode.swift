@@ -196,7 +196,7 @@ final class SecondarySession {
     private func decide(_ peer: ModuleStatus) -> ModuleStatus {
         let (mine, truncated) = state.status(module: plan.index, serving: false, rootFD: copyFD)
         if truncated {
-            logger.warning("module \(plan.name): more files may differ than one status can list; only the first \(mine.dirty.count) are named to the primary")
+            logger.warning("module \(plan.name): more files may differ than one status can list (\(mine.dirty.count) named); the primary will compare everything by checksums")
         }
         let decision = compareGenerations(local: state.generations.generations, peer: DataGenerations(wire: peer.generations))
         accepted = decision.outcome.receivePlan != nil || decision.outcome == .inSync

@@ -21,7 +21,7 @@ final class ModuleState {
     func status(module: UInt16, serving: Bool, rootFD: Int32) -> (status: ModuleStatus, truncated: Bool) {
         let (dirty, truncated) = DirtyPaths.resolve(journal.allEntries, under: rootFD)
         return (ModuleStatus(module: module, generations: generations.generations.wire, serving: serving,
-                             aloneSince: generations.aloneSince, dirty: dirty), truncated)
+                             aloneSince: generations.aloneSince, dirty: dirty, dirtyListComplete: !truncated), truncated)
     }
 
     private static func makeDirectories(_ path: String) throws {

@@ -49,13 +49,18 @@ public struct ModuleStatus: Hashable, Sendable, PayloadCodable {
     /// Unix time at which the sender's current generation began without its peer; 0: it did not.
     public var aloneSince: Int64
     public var dirty: [DirtyFile]
+    /// False when the sender holds more possibly-different files than `dirty` could list: a
+    /// resync towards it must then compare everything by checksums.
+    public var dirtyListComplete: Bool
 
     /// Most dirty files listed; a node with more asks for a checksum comparison instead.
     public static let maximumDirtyFiles = 4096
     /// Most region indexes over all listed files.
     public static let maximumDirtyRegions = 65536
 
-    public init(module: UInt16, generations: WireGenerations, serving: Bool, aloneSince: Int64 = 0, dirty: [DirtyFile]) {
+    public init(module: UInt16, generations: WireGenerations, serving: Bool, aloneSince: Int64 = 0, dirty: [DirtyFile],
+                dirtyListComplete: Bool = true) {
+        self.dirtyListComplete = dirtyListComplete
         self.module = module
         self.generations = generations
         self.serving = serving
@@ -68,6 +73,7 @@ public struct ModuleStatus: Hashable, Sendable, PayloadCodable {
         writer.append(generations)
         writer.append(serving)
         writer.append(aloneSince)
+        writer.append(dirtyListComplete)
         writer.append(UInt32(dirty.count))
         for file in dirty {
             writer.append(file.path)
@@ -87,6 +93,7 @@ public struct ModuleStatus: Hashable, Sendable, PayloadCodable {
         generations = try reader.readGenerations("generations")
         serving = try reader.readBool("serving")
         aloneSince = try reader.read(Int64.self, "alone since")
+        dirtyListComplete = try reader.readBool("dirty list complete")
         let count = Int(try reader.read(UInt32.self, "dirty file count"))
         guard count <= Self.maximumDirtyFiles else {
             throw reader.invalid("dirty file count", "\(count) exceeds \(Self.maximumDirtyFiles)")

@@ -70,7 +70,7 @@ func sampleMessages() -> [Message] {
         .regionChecksumsReply(RegionChecksumsReply(requestSequence: 9, checksums: checksums)),
         .moduleStatus(status),
         .moduleStatus(ModuleStatus(module: 0, generations: WireGenerations(current: 0, bitmap: 0, history: [], upToDate: false),
-                                   serving: false, dirty: [])),
+                                   serving: false, dirty: [], dirtyListComplete: false)),
         .moduleStatusReply(ModuleStatusReply(requestSequence: 3, status: status)),
         .resyncBegin(ResyncBegin(module: 1, method: .checksum, source: generations)),
         .resyncDirectory(DirectoryManifest(module: 1, path: nil, attributes: directory, part: 0, isLast: false, entries: [])),
