@@ -95,19 +95,12 @@ let package = Package(
             dependencies: ["ReplTransport", "ReplProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "VirtualIPTests", dependencies: ["VirtualIP", "TestSupport"]),
+        // Also runs the built `mirror witness` (swift build --build-tests builds it too).
         .testTarget(
             name: "HeartbeatTransportTests",
             dependencies: [
                 "HeartbeatTransport", "MirrorCore", "ReplTransport", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-        // Runs the built `mirror witness` (swift build --build-tests builds it too).
-        .testTarget(
-            name: "WitnessServiceTests",
-            dependencies: [
-                "HeartbeatTransport", "MirrorCore", "ReplTransport", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
