@@ -191,7 +191,7 @@ final class PrimaryLink {
         let elapsed = source.progress.elapsed
         status.set("peer", "\(plan.peerName) connected, up to date")
         status.set("generation", "\(final)")
-        status.set("last_resync", "\(report.bytesSent) bytes in \(report.regionsSent) regions, \(report.passes) pass(es), \(elapsed), ended \(time(nil))")
+        status.set("last_resync", "\(report.bytesSent) bytes in \(report.regionsSent) regions, \(report.passes) pass(es), \(elapsed), ended \(utcText(Int64(time(nil))))")
         logger.info("""
             module \(name): \(plan.peerName) is up to date: resync by \(method == .checksum ? "checksum" : "change map") sent \
             \(report.bytesSent) bytes in \(report.regionsSent) regions, \(report.filesVisited) entries seen, \(report.passes) \

@@ -162,7 +162,7 @@ final class SecondarySession {
                 logger.info("module \(plan.name): resync from \(node.peerName) complete; this copy is up to date, generation \(adopted)")
                 unit.status.set("resync", "none")
                 unit.status.set("generation", "\(adopted)")
-                unit.status.set("last_resync", "received from \(node.peerName), ended \(time(nil))")
+                unit.status.set("last_resync", "received from \(node.peerName), ended \(utcText(Int64(time(nil))))")
             default:
                 try applier.apply(message)
             }

@@ -62,12 +62,7 @@ enum ConnectExplanation {
         let generations = DataGenerations(wire: status.generations)
         var text = "\(node) holds generation \(generations)"
         if status.aloneSince > 0 {
-            var time = time_t(status.aloneSince)
-            var parts = tm()
-            gmtime_r(&time, &parts)
-            var buffer = [CChar](repeating: 0, count: 32)
-            strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S UTC", &parts)
-            text += ", served alone since \(String(cString: buffer))"
+            text += ", served alone since \(utcText(status.aloneSince))"
         }
         if !status.dirty.isEmpty {
             let names = status.dirty.prefix(5).map(\.path.description).joined(separator: ", ")
@@ -75,4 +70,14 @@ enum ConnectExplanation {
         }
         return text
     }
+}
+
+/// A Unix time as "2026-11-26 18:01:02 UTC", for log lines and status.
+func utcText(_ seconds: Int64) -> String {
+    var time = time_t(seconds)
+    var parts = tm()
+    gmtime_r(&time, &parts)
+    var buffer = [CChar](repeating: 0, count: 32)
+    strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S UTC", &parts)
+    return String(cString: buffer)
 }
