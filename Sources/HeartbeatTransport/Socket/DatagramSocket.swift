@@ -22,33 +22,15 @@ struct SocketAddress: CustomStringConvertible {
 
     var family: Int32 { Int32(storage.ss_family) }
 
-    var length: socklen_t {
-        socklen_t(family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
-    }
+    var length: socklen_t { AddressResolution.length(of: storage) }
 
     /// Every datagram-socket address of `address`, in the order getaddrinfo(3) prefers.
     static func resolve(_ address: NetworkAddress, passive: Bool) throws -> [SocketAddress] {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
-        hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)
-        var list: UnsafeMutablePointer<addrinfo>?
-        let result = getaddrinfo(address.host, String(address.port), &hints, &list)
-        guard result == 0 else {
-            throw DatagramSocketError.unresolvable(host: address.host, reason: String(cString: gai_strerror(result)))
+        do {
+            return try AddressResolution.resolve(address, passive: passive, type: SOCK_DGRAM).map(SocketAddress.init)
+        } catch TransportError.unresolvable(let host, let reason) {
+            throw DatagramSocketError.unresolvable(host: host, reason: reason)
         }
-        defer { freeaddrinfo(list) }
-        var addresses: [SocketAddress] = []
-        var entry = list
-        while let current = entry {
-            var storage = sockaddr_storage()
-            withUnsafeMutableBytes(of: &storage) {
-                $0.copyMemory(from: UnsafeRawBufferPointer(start: current.pointee.ai_addr, count: Int(current.pointee.ai_addrlen)))
-            }
-            addresses.append(SocketAddress(storage: storage))
-            entry = current.pointee.ai_next
-        }
-        return addresses
     }
 
     func withPointer<T>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
@@ -58,15 +40,7 @@ struct SocketAddress: CustomStringConvertible {
     }
 
     /// `host:port`, numerically.
-    var description: String {
-        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-        var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
-        let result = withPointer { getnameinfo($0, $1, &host, socklen_t(host.count), &service, socklen_t(service.count),
-                                               NI_NUMERICHOST | NI_NUMERICSERV) }
-        guard result == 0 else { return "(unknown address)" }
-        let text = String(cString: host)
-        return text.contains(":") ? "[\(text)]:\(String(cString: service))" : "\(text):\(String(cString: service))"
-    }
+    var description: String { AddressResolution.describe(storage) }
 
     /// The port, in host order.
     var port: UInt16 {

@@ -1,13 +1,17 @@
 import Glibc
 
-/// Name resolution and the text form of socket addresses, for the few places that need them.
-enum AddressResolution {
-    /// Every stream-socket address of `address`, in the order getaddrinfo(3) prefers.
+/// Name resolution and the text form of socket addresses, for the few places that need them
+/// (the replication's TCP sockets, the heartbeats' UDP sockets).
+public enum AddressResolution {
+    /// Every address of `address` for sockets of `type` (stream by default), in the order
+    /// getaddrinfo(3) prefers.
     /// - Parameter passive: for bind(2) rather than connect(2).
-    static func resolve(_ address: NetworkAddress, passive: Bool) throws -> [sockaddr_storage] {
+    /// - Throws: ``TransportError/unresolvable(host:reason:)``.
+    public static func resolve(_ address: NetworkAddress, passive: Bool,
+                               type: __socket_type = SOCK_STREAM) throws -> [sockaddr_storage] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_socktype = Int32(type.rawValue)
         hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)
         var list: UnsafeMutablePointer<addrinfo>?
         let result = getaddrinfo(address.host, String(address.port), &hints, &list)
@@ -30,7 +34,7 @@ enum AddressResolution {
     }
 
     /// `host:port` of a socket address, numerically (no name lookup).
-    static func describe(_ storage: sockaddr_storage) -> String {
+    public static func describe(_ storage: sockaddr_storage) -> String {
         let length = length(of: storage)
         var storage = storage
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
@@ -47,7 +51,7 @@ enum AddressResolution {
     }
 
     /// The size of the address in `storage`, by its family.
-    static func length(of storage: sockaddr_storage) -> socklen_t {
+    public static func length(of storage: sockaddr_storage) -> socklen_t {
         socklen_t(Int32(storage.ss_family) == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
     }
 }
