@@ -1,5 +1,6 @@
 import Glibc
 import VirtualIP
+import TestSupport
 import XCTest
 
 /// The virtual IP moving from node1 to node2 while a client on the same segment uses it.

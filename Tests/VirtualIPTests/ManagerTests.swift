@@ -1,5 +1,6 @@
 import Glibc
 import VirtualIP
+import TestSupport
 import XCTest
 
 /// VirtualIPManager on one host of the lab: idempotence, refusals, and the messages they give.

@@ -1,14 +1,5 @@
 import Foundation
-
-/// The built `mirror` executable (`swift build` puts it beside the test bundle).
-let mirrorExecutable: String = {
-    let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-    for candidate in [bundleDirectory, bundleDirectory.deletingLastPathComponent()] {
-        let path = candidate.appendingPathComponent("mirror").path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    fatalError("the mirror executable was not found beside the tests (\(bundleDirectory.path)); run 'swift build' first")
-}()
+import TestSupport
 
 /// What a finished `mirror` run printed and returned.
 struct CommandResult {

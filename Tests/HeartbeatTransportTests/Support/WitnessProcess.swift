@@ -4,19 +4,6 @@ import ReplTransport
 import TestSupport
 import XCTest
 
-/// The built `mirror` executable (`swift build` puts it beside the test bundle).
-let mirrorExecutable: String = {
-    let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-    for candidate in [bundleDirectory, bundleDirectory.deletingLastPathComponent()] {
-        let path = candidate.appendingPathComponent("mirror").path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    let selfExe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-    let besideExe = URL(fileURLWithPath: selfExe).deletingLastPathComponent().appendingPathComponent("mirror").path
-    if FileManager.default.isExecutableFile(atPath: besideExe) { return besideExe }
-    fatalError("the mirror executable was not found beside the tests (\(bundleDirectory.path)); run 'swift build' first")
-}()
-
 /// A cluster file with a witness, its key file and a state directory, in a scratch directory.
 struct WitnessCluster {
     let scratch: ScratchDirectory

@@ -16,19 +16,6 @@ func requireMountPrivileges(file: StaticString = #filePath, line: UInt = #line) 
     }
 }
 
-/// The built `mirror` executable, next to the test bundle.
-let mirrorExecutable: String = {
-    let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-    for candidate in [bundleDirectory, bundleDirectory.deletingLastPathComponent()] {
-        let path = candidate.appendingPathComponent("mirror").path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    let selfExe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-    let besideExe = URL(fileURLWithPath: selfExe).deletingLastPathComponent().appendingPathComponent("mirror").path
-    if FileManager.default.isExecutableFile(atPath: besideExe) { return besideExe }
-    fatalError("the mirror executable was not found beside the tests (\(bundleDirectory.path)); run 'swift build' first")
-}()
-
 /// Result of a command run by a test.
 struct CommandResult {
     let status: Int32

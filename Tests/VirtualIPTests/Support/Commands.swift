@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Glibc
 import XCTest
 
@@ -16,16 +17,6 @@ struct LabFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
-
-/// The built `mirror` executable, next to the test bundle.
-let mirrorExecutable: String = {
-    let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-    for candidate in [bundleDirectory, bundleDirectory.deletingLastPathComponent()] {
-        let path = candidate.appendingPathComponent("mirror").path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    fatalError("the mirror executable was not found beside the tests (\(bundleDirectory.path)); run 'swift build' first")
-}()
 
 /// What a finished command printed and returned.
 struct CommandResult {

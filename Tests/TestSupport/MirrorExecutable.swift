@@ -1,0 +1,14 @@
+import Foundation
+
+/// The built `mirror` executable, beside the test bundle (`swift build --build-tests` builds it).
+public let mirrorExecutable: String = {
+    let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    for candidate in [bundleDirectory, bundleDirectory.deletingLastPathComponent()] {
+        let path = candidate.appendingPathComponent("mirror").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    let selfExe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+    let besideExe = URL(fileURLWithPath: selfExe).deletingLastPathComponent().appendingPathComponent("mirror").path
+    if FileManager.default.isExecutableFile(atPath: besideExe) { return besideExe }
+    fatalError("the mirror executable was not found beside the tests (\(bundleDirectory.path)); run 'swift build' first")
+}()
