@@ -31,7 +31,6 @@ public final class RegionJournal {
 
     private static let magic: [UInt8] = Array("MIRRJRN1".utf8)
     private static let headerLength = 16
-    private static let wholeFile = UInt64.max
 
     /// Opens (or creates) the journal at `path`.
     /// - Throws: ``FSError`` when the file cannot be read or written, or is not a journal.
@@ -149,7 +148,7 @@ public final class RegionJournal {
             let last = (offset + length - 1) / regionSize
             return (first...last).map { RegionKey(ino: ino, region: $0) }
         case .whole(let inos):
-            return inos.map { RegionKey(ino: $0, region: Self.wholeFile) }
+            return inos.map { RegionKey(ino: $0, region: RegionKey.wholeFile) }
         }
     }
 
@@ -178,10 +177,16 @@ public final class RegionJournal {
         }
     }
 
+    /// Checked for every write: no set is built for the question.
     private func isOnDisk(_ entry: RegionKey) -> Bool {
-        let regions = entry.regions
-        return (sticky[entry.ino]?.covers(regions) ?? false) || (hot[entry.ino]?.covers(regions) ?? false)
-            || (resyncing[entry.ino]?.covers(regions) ?? false)
+        func covered(by regions: FileRegions?) -> Bool {
+            switch regions {
+            case .whole?: return true
+            case .some(let indexes)?: return entry.region != RegionKey.wholeFile && indexes.contains(entry.region)
+            case nil: return false
+            }
+        }
+        return covered(by: sticky[entry.ino]) || covered(by: hot[entry.ino]) || covered(by: resyncing[entry.ino])
     }
 
     /// With the lock held: rewrites the file with the sticky and resync entries and the hot
@@ -197,7 +202,7 @@ public final class RegionJournal {
         var records: [RegionKey] = []
         for (ino, regions) in kept {
             switch regions {
-            case .whole: records.append(RegionKey(ino: ino, region: Self.wholeFile))
+            case .whole: records.append(RegionKey(ino: ino, region: RegionKey.wholeFile))
             case .some(let indexes): records += indexes.map { RegionKey(ino: ino, region: $0) }
             }
         }
@@ -251,7 +256,7 @@ public final class RegionJournal {
             let ino = Self.integer(bytes, at: base)
             var region = Self.integer(bytes, at: base + 8)
             // Another region size: the file is resent whole rather than guessing.
-            if storedRegionSize != regionSize { region = Self.wholeFile }
+            if storedRegionSize != regionSize { region = RegionKey.wholeFile }
             let entry = RegionKey(ino: ino, region: region)
             sticky[ino] = (sticky[ino] ?? .some([])).union(entry.regions)
         }
@@ -292,7 +297,9 @@ private struct RegionKey: Hashable, Sendable {
     let ino: UInt64
     let region: UInt64
 
-    var regions: FileRegions { region == UInt64.max ? .whole : .some([region]) }
+    static let wholeFile = UInt64.max
+
+    var regions: FileRegions { region == Self.wholeFile ? .whole : .some([region]) }
 }
 
 /// A journal file that cannot be used as is.
