@@ -29,6 +29,9 @@ extension ClusterConfiguration {
                     log.add(context, "directories[\(index)] = \(shown) is not a directory")
                     continue
                 }
+            } catch where error.errno == ENOTCONN {
+                // A mount left by a daemon that died: the daemon recovers it before mounting again.
+                continue
             } catch {
                 log.add(context, "directories[\(index)] = \(shown): \(error)")
             }

@@ -29,6 +29,9 @@ struct NodePlan {
     let regionSize: Int
     let nodeName: String
     let peerName: String
+    /// The whole cluster file, for the cluster daemon (modules, heartbeats, witness).
+    let cluster: ClusterConfiguration
+    let presharedKey: [UInt8]
 
     /// Loads and checks the cluster file (with this node's local checks).
     /// - Throws: ``Failure`` with every problem, one per line.
@@ -72,7 +75,8 @@ struct NodePlan {
         return NodePlan(units: units, listenAddress: NetworkAddress(listen),
                         peerAddresses: peer.replicationAddresses.map(NetworkAddress.init),
                         handshake: handshake, acknowledgementTimeout: cluster.ackTimeout,
-                        regionSize: cluster.regionSize, nodeName: node.name, peerName: peer.name)
+                        regionSize: cluster.regionSize, nodeName: node.name, peerName: peer.name, cluster: cluster,
+                        presharedKey: key)
     }
 }
 

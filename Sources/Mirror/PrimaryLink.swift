@@ -18,7 +18,7 @@ final class PrimaryLink {
 
     let plan: NodePlan
     let unit: UnitPlan
-    let state: ModuleState
+    let state: UnitState
     let replicator: Replicator
     let copyFD: Int32
     let status: UnitStatus
@@ -27,9 +27,11 @@ final class PrimaryLink {
     private let stopping = Monitor()
     private var isStopping = false
     /// How long a refused peer is left alone before it is tried again.
-    static let refusalPause: Duration = .seconds(30)
+    var refusalPause: Duration = .seconds(30)
+    /// Set by the cluster loop: when to try the peer, and what became of each resync.
+    var observer: LinkObserver?
 
-    init(plan: NodePlan, unit: UnitPlan, state: ModuleState, replicator: Replicator, copyFD: Int32, status: UnitStatus,
+    init(plan: NodePlan, unit: UnitPlan, state: UnitState, replicator: Replicator, copyFD: Int32, status: UnitStatus,
          logger: Logger) {
         self.status = status
         self.plan = plan
@@ -57,6 +59,9 @@ final class PrimaryLink {
             return .refuse("module \(unit.name): cannot send this node's status: \(error)")
         }
         let answer = sender.reply(to: ticket)
+        if case .failed(EAGAIN) = answer.0 {
+            return .refuse("module \(unit.name): \(plan.peerName) does not take the stream yet (its module is not SECOND)")
+        }
         if case .failed(EBUSY) = answer.0 {
             return .refuse("module \(unit.name): \(plan.peerName) already receives this module from another primary; refusing to replicate to it")
         }
@@ -119,12 +124,16 @@ final class PrimaryLink {
                 // Lost while nobody was writing: alone from now on, then look for the peer again.
                 replicator.detach(because: "peer lost (\(sender.lossReason ?? "unknown reason"))")
             }
+            if let observer, !observer.mayConnect() {
+                usleep(100_000)
+                continue
+            }
             let channel: ReplicationChannel
             do {
                 channel = try connector.connect()
             } catch TransportError.refused(let refusal) {
-                logger.error("module \(unit.name): \(TransportError.refused(refusal)); trying again in \(Self.refusalPause)")
-                sleep(Self.refusalPause)
+                logger.error("module \(unit.name): \(TransportError.refused(refusal)); trying again in \(refusalPause)")
+                sleep(refusalPause)
                 continue
             } catch {
                 usleep(1_000_000)
@@ -134,7 +143,9 @@ final class PrimaryLink {
             switch negotiate(sender) {
             case .lead(let method, let dirty):
                 replicator.attach(sender, resyncing: true)
-                if resync(sender, method: method, peerDirty: dirty) {
+                let upToDate = resync(sender, method: method, peerDirty: dirty)
+                observer?.resyncEnded(upToDate)
+                if upToDate {
                     failedResyncs = 0
                 } else {
                     // Do not hammer a peer that cannot complete a resync: 1, 2, 4... 30 s.
@@ -145,7 +156,7 @@ final class PrimaryLink {
                 sender.close()
                 logger.error("\(message)")
                 status.set("peer", "refused: \(message)")
-                sleep(Self.refusalPause)
+                sleep(refusalPause)
             }
         }
     }
@@ -210,6 +221,14 @@ final class PrimaryLink {
         let deadline = ContinuousClock.now + duration
         while !stopped && ContinuousClock.now < deadline { usleep(200_000) }
     }
+}
+
+/// What the cluster loop tells a ``PrimaryLink`` and learns from it.
+struct LinkObserver {
+    /// Whether to try the peer now (it announces itself SECOND).
+    let mayConnect: () -> Bool
+    /// A resync ended: true when the peer's copy is up to date.
+    let resyncEnded: (Bool) -> Void
 }
 
 /// Runs a closure periodically on its own thread until stopped.

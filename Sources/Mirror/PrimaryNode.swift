@@ -24,7 +24,7 @@ enum PrimaryNode {
         var wait = peerWait
         for unit in plan.units {
             let path = try MountPoint.prepare(unit.directory) { logger.warning("\($0)") }
-            let state = try ModuleState(directory: unit.stateDirectory, regionSize: plan.regionSize)
+            let state = try UnitState(directory: unit.stateDirectory, regionSize: plan.regionSize)
             try checkCopy(state, unit: unit, force: force, logger: logger)
             let copyFD = try MountPoint.openBacking(path)
             copies.append(copyFD)
@@ -79,7 +79,7 @@ enum PrimaryNode {
     }
 
     /// Refuses a copy that is not up to date, unless forced (then it becomes the reference).
-    private static func checkCopy(_ state: ModuleState, unit: UnitPlan, force: Bool, logger: Logger) throws {
+    private static func checkCopy(_ state: UnitState, unit: UnitPlan, force: Bool, logger: Logger) throws {
         let generations = state.generations.generations
         if generations.current.isJustCreated {
             try state.generations.startAsReference()

@@ -1,14 +1,20 @@
 import ArgumentParser
 import Logging
 
-/// `mirror run --config FILE --node NAME --role primary|secondary`: runs one node of the cluster
-/// for every module of the cluster file, with the role given (until the cluster logic elects it).
+/// `mirror run --config FILE --node NAME`: runs one node of the cluster for every module of the
+/// cluster file; the module state machines elect the roles. `--role primary|secondary` fixes the
+/// role by hand instead (replication only: no heartbeats, failover, virtual IP or scripts).
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a node: the primary mounts ReplFS and replicates every change to the secondary.",
+        abstract: "Run a node of the cluster: state machines, heartbeats, failover, replication.",
         discussion: """
-        The secondary listens on its replication address and applies what the primary sends to its copy of the \
+        Without --role, every module of the cluster file runs its state machine (STOP, WAIT, ALONE, PRIM, \
+        SECOND) with the peer: UDP heartbeats on every path, automatic failover (mount read-write, virtual IP, \
+        start script), resynchronisation of what changed, checkers and process monitoring (docs/cluster.md). \
+        Modules whose boot setting is off stay in STOP until `clusterctl start`.
+
+        With --role, the node only replicates, with the role given: the secondary listens on its replication address and applies what the primary sends to its copy of the \
         module's directory, which it mounts read-only for applications (each change visible at once). The primary connects to the secondary, then mounts \
         ReplFS over its directory; every change returns to the application once the secondary applied it, or \
         once the secondary is lost (the primary then goes on alone, recording what changed in its journal, and \
@@ -29,8 +35,8 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "This node's name in the cluster file.")
     var node: String
 
-    @Option(name: .long, help: "primary or secondary.")
-    var role: Role
+    @Option(name: .long, help: "primary or secondary: replication only, with this role fixed (no cluster logic).")
+    var role: Role?
 
     @Flag(name: .long, help: """
         Primary only: serve this node's copy even though it is not up to date (a resync towards it did not \
@@ -46,6 +52,7 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         guard foreground else { throw ValidationError("only --foreground is supported for now") }
+        if role == nil && force { throw ValidationError("--force goes with --role primary; in the cluster, use clusterctl prim") }
         guard peerWait >= 0, peerWait <= 3600 else { throw ValidationError("--peer-wait must be between 0 and 3600 seconds") }
     }
 
@@ -56,8 +63,11 @@ struct RunCommand: ParsableCommand {
         do {
             let plan = try NodePlan.load(config: config, node: node)
             switch role {
-            case .secondary: try SecondaryNode.run(plan, logger: logger)
-            case .primary: try PrimaryNode.run(plan, force: force, peerWait: .milliseconds(Int64(peerWait * 1000)), logger: logger)
+            case .secondary?: try SecondaryNode.run(plan, logger: logger)
+            case .primary?: try PrimaryNode.run(plan, force: force, peerWait: .milliseconds(Int64(peerWait * 1000)), logger: logger)
+            case nil:
+                try ClusterNode(plan: plan, logger: logger).run(autostart: { _ in true },
+                                                                toggles: Toggles(isCheckerEnabled: { _, _ in true }, isErrdEnabled: { _ in true }))
             }
         } catch let failure as Failure {
             throw failure

@@ -19,11 +19,12 @@ enum SecondaryNode {
         defer { for unit in units { close(unit.copyFD) } }
         for unit in plan.units {
             let path = try MountPoint.prepare(unit.directory) { logger.warning("\($0)") }
-            let state = try ModuleState(directory: unit.stateDirectory, regionSize: plan.regionSize)
+            let state = try UnitState(directory: unit.stateDirectory, regionSize: plan.regionSize)
             // Opened before the mount hides the directory: the applier works underneath it.
             let status = UnitStatus(directory: unit.stateDirectory, unit: unit, role: "secondary")
             status.set("generation", "\(state.generations.generations)")
-            units.append(SecondaryUnit(plan: unit, state: state, copyFD: try MountPoint.openBacking(path), status: status))
+            units.append(SecondaryUnit(plan: unit, state: state, copyFD: try MountPoint.openBacking(path), status: status,
+                                       gate: ReceivingGate(open: true), observer: nil))
             mounts.append(MountService.Mount(path: path, options: .replica, threads: 2, replicator: nil))
             logger.info("module \(unit.name): secondary for \(path), mounted read-only for applications; generation \(state.generations.generations)")
         }
@@ -36,13 +37,54 @@ enum SecondaryNode {
 }
 
 /// One replicated directory on the secondary: its plan, state and copy (opened before the mount),
-/// and which connection feeds it: one primary stream at a time.
+/// and which connection feeds it: one primary stream at a time, while its gate is open.
 struct SecondaryUnit {
     let plan: UnitPlan
-    let state: ModuleState
+    let state: UnitState
     let copyFD: Int32
     let status: UnitStatus
     let feeder = StreamClaim()
+    /// Open while this node is the module's SECOND (always, with `--role secondary`).
+    let gate: ReceivingGate
+    /// Told when a resync of this copy starts, ends or breaks off (the cluster loop).
+    let observer: ((ResyncMoment) -> Void)?
+}
+
+/// A point in the life of a resync this copy receives.
+enum ResyncMoment {
+    case began, ended, interrupted
+}
+
+/// Whether a copy takes a primary's stream now; closing it ends the streams it admitted.
+final class ReceivingGate {
+    private let monitor = Monitor()
+    private var isOpen: Bool
+    private var channels: [ObjectIdentifier: ReplicationChannel] = [:]
+
+    init(open: Bool) { isOpen = open }
+
+    func open() { monitor.locked { isOpen = true } }
+
+    /// Refuses new streams and ends those it admitted.
+    func close() {
+        let admitted = monitor.locked { () -> [ReplicationChannel] in
+            isOpen = false
+            defer { channels = [:] }
+            return Array(channels.values)
+        }
+        for channel in admitted { channel.close() }
+    }
+
+    /// Admits `session`'s stream if the gate is open.
+    func admit(_ session: AnyObject, channel: ReplicationChannel) -> Bool {
+        monitor.locked {
+            guard isOpen else { return false }
+            channels[ObjectIdentifier(session)] = channel
+            return true
+        }
+    }
+
+    func leave(_ session: AnyObject) { _ = monitor.locked { channels.removeValue(forKey: ObjectIdentifier(session)) } }
 }
 
 /// Which session applies a directory's stream; a second primary is refused while one is connected.
@@ -87,9 +129,12 @@ final class SecondarySession {
     private var applier: ReplicaApplier!
     private var accepted = false
     private var refusalLogged = false
+    private var channel: ReplicationChannel?
+    /// A resync of this copy began on this connection and has not ended.
+    private var resyncOpen = false
 
     private var plan: UnitPlan { unit.plan }
-    private var state: ModuleState { unit.state }
+    private var state: UnitState { unit.state }
     private var copyFD: Int32 { unit.copyFD }
 
     init(plan: NodePlan, units: [SecondaryUnit], logger: Logger) {
@@ -99,9 +144,14 @@ final class SecondarySession {
     }
 
     func serve(_ channel: ReplicationChannel) {
+        self.channel = channel
         let receiver = ReplicationReceiver(channel: channel, logger: logger)
         defer {
-            if let unit, unit.feeder.release(by: self) { unit.status.set("peer", "not connected") }
+            if let unit {
+                unit.gate.leave(self)
+                if unit.feeder.release(by: self) { unit.status.set("peer", "not connected") }
+                if resyncOpen { unit.observer?(.interrupted) }
+            }
         }
         do {
             try receiver.run { sequence, message in handle(sequence, message) }
@@ -129,6 +179,9 @@ final class SecondarySession {
         do {
             if unit == nil { try bind(to: message) }
             switch message {
+            case .moduleStatus where !unit.gate.admit(self, channel: channel!):
+                logger.warning("module \(plan.name): not taking a stream from \(node.peerName): the module is not SECOND on this node")
+                return .failed(errno: EAGAIN)
             case .moduleStatus where !unit.feeder.take(for: self):
                 logger.error("module \(plan.name): refusing a second primary stream: another connection from \(node.peerName) feeds this copy")
                 return .failed(errno: EBUSY)
@@ -145,6 +198,8 @@ final class SecondarySession {
                 }
                 return .failed(errno: EPERM)
             case .resyncBegin:
+                unit.observer?(.began)
+                resyncOpen = true
                 try state.generations.save(state.generations.generations.resyncStarted())
                 try applier.apply(message)
                 logger.info("module \(plan.name): resync from \(node.peerName) started; this copy is not up to date until it ends")
@@ -163,6 +218,8 @@ final class SecondarySession {
                 unit.status.set("resync", "none")
                 unit.status.set("generation", "\(adopted)")
                 unit.status.set("last_resync", "received from \(node.peerName), ended \(utcText(Int64(time(nil))))")
+                resyncOpen = false
+                unit.observer?(.ended)
             default:
                 try applier.apply(message)
             }

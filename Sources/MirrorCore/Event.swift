@@ -2,6 +2,10 @@
 public enum Event: Equatable, Sendable {
     /// The persisted generations, read at daemon start (before any `start`).
     case localDataLoaded(DataGenerations)
+    /// The data layer persisted these generations itself, in any state: it started a new
+    /// generation the moment replication was lost (before writing alone), or finished its side of
+    /// a resync. The state machine adopts them as they are (nothing to persist).
+    case localDataChanged(DataGenerations)
     case command(Command)
     /// One unit of logical time.
     case tick

@@ -36,6 +36,11 @@ extension ModuleNode {
             generations = loaded
             log("data-loaded", "local data: \(loaded)")
             return true
+        case .localDataChanged(let changed):
+            guard changed != generations else { return true }
+            generations = changed
+            log("data-changed", "local data changed by the data layer: \(changed)")
+            return true
         case .command(let command):
             return applyCommonCommandChecks(command)
         case .resyncFinished, .resyncFailed, .processDied:

@@ -49,6 +49,8 @@ public final class Replicator {
     private var resyncing = false
     /// The `onAlone` hook failed: no change may be applied (its generation is not recorded).
     private var cannotGoAlone = false
+    /// The node stops serving this copy: no change is applied any more, alone or not.
+    private var retired = false
     private(set) var inodes: InodeTable!
 
     /// Starts alone: ``attach(_:resyncing:)`` connects a peer.
@@ -109,6 +111,17 @@ public final class Replicator {
     /// Ends the connection to the peer, if any.
     public func close() { namingLock.withLock { sender?.close() } }
 
+    /// The node stops serving this copy (the cluster moves the service away): the peer is let
+    /// go without starting a generation of its own, and every later change is refused (EROFS),
+    /// so nothing is written here that the node taking over would not have.
+    public func retire() {
+        namingLock.withLock {
+            retired = true
+            sender?.close()
+            sender = nil
+        }
+    }
+
     // MARK: Names
 
     /// Records the entry under which the kernel found `inode` (lookup, create, link).
@@ -131,6 +144,7 @@ public final class Replicator {
         for attempt in 0..<3 {
             let outcome = try namingLock.withLock { () -> Naming in
                 if cannotGoAlone { throw FSError(EIO) }
+                if retired { throw FSError(EROFS) }
                 guard let sender else { return .alone }
                 var ids: [NodeRef] = []
                 for inode in inodes {

@@ -67,13 +67,14 @@ final class TransitionTableTests: XCTestCase {
 
     // MARK: - Events by name
 
-    static let eventNames = ["data-loaded", "start", "stop", "restart", "prim", "second", "swap", "tick", "heartbeat",
+    static let eventNames = ["data-loaded", "data-changed", "start", "stop", "restart", "prim", "second", "swap", "tick", "heartbeat",
                              "peer-lost", "resync-finished", "resync-failed", "checker-down", "checker-up",
                              "process-died", "witness-yes", "witness-no"]
 
     static func event(named name: String, harness: inout NodeHarness) -> Event {
         switch name {
         case "data-loaded": return .localDataLoaded(NodeHarness.inSync)
+        case "data-changed": return .localDataChanged((harness.node.generations ?? NodeHarness.inSync).startAlone(newCurrent: GenerationID(0xD1)))
         case "tick": return .tick
         case "heartbeat": return harness.peerHeartbeat()
         case "peer-lost": return .peerLost

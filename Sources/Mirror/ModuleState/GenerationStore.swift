@@ -2,10 +2,12 @@ import Glibc
 import MirrorCore
 import ReplFS
 import ReplProtocol
+import ReplTransport
 
 /// A module's data generations on this node, persisted in its state directory: a small text
 /// file rewritten atomically (temporary file, fsync, rename, fsync of the directory) at every
-/// change, so a crash leaves either the old or the new tuple.
+/// change, so a crash leaves either the old or the new tuple. Safe to use from several threads
+/// (the data layer's and the cluster loop's): every change happens under one lock.
 ///
 ///     current=5F3A9C21D0E4B817
 ///     bitmap=                       (empty: no change map being kept)
@@ -14,18 +16,22 @@ import ReplProtocol
 ///     alone_since=1795702800        (Unix time the current generation began alone; 0: not alone)
 final class GenerationStore {
     let path: String
-    private(set) var generations: DataGenerations
-    /// When this node started serving without its peer in the current generation.
-    private(set) var aloneSince: Int64
+    private let lock = Monitor()
+    private var stored: DataGenerations
+    private var storedAloneSince: Int64
     private var source: GenerationIDSource
+
+    var generations: DataGenerations { lock.locked { stored } }
+    /// When this node started serving without its peer in the current generation.
+    var aloneSince: Int64 { lock.locked { storedAloneSince } }
 
     /// Loads the tuple, or starts as "just created" when the file does not exist.
     init(directory: String) throws {
         path = directory + "/generations"
         var generator = SystemRandomNumberGenerator()
         source = GenerationIDSource(seed: generator.next())
-        generations = .justCreated
-        aloneSince = 0
+        stored = .justCreated
+        storedAloneSince = 0
         guard let text = try Self.contents(of: path) else { return }
         var fields: [String: String] = [:]
         for line in text.split(separator: "\n") {
@@ -39,13 +45,27 @@ final class GenerationStore {
         }
         let bitmap = fields["bitmap"].flatMap { $0.isEmpty ? nil : id(Substring($0)) }
         let history = (fields["history"] ?? "").split(separator: ",").compactMap(id)
-        generations = DataGenerations(current: current, bitmap: bitmap, history: history, upToDate: upToDate)
-        aloneSince = fields["alone_since"].flatMap { Int64($0) } ?? 0
+        stored = DataGenerations(current: current, bitmap: bitmap, history: history, upToDate: upToDate)
+        storedAloneSince = fields["alone_since"].flatMap { Int64($0) } ?? 0
     }
 
     /// Replaces the tuple, on disk first.
     func save(_ new: DataGenerations, aloneSince newAloneSince: Int64? = nil) throws {
-        let since = newAloneSince ?? aloneSince
+        try lock.locked { try saveLocked(new, aloneSince: newAloneSince) }
+    }
+
+    /// Replaces the tuple only if it is still `expected` (another thread may have changed it
+    /// since the caller looked); returns whether it did.
+    func save(_ new: DataGenerations, ifStill expected: (DataGenerations) -> Bool, aloneSince newAloneSince: Int64? = nil) throws -> Bool {
+        try lock.locked {
+            guard expected(stored) else { return false }
+            try saveLocked(new, aloneSince: newAloneSince)
+            return true
+        }
+    }
+
+    private func saveLocked(_ new: DataGenerations, aloneSince newAloneSince: Int64?) throws {
+        let since = newAloneSince ?? storedAloneSince
         let text = """
             current=\(hex(new.current))
             bitmap=\(new.bitmap.map(hex) ?? "")
@@ -55,20 +75,23 @@ final class GenerationStore {
 
             """
         try Self.writeAtomically(text, to: path)
-        generations = new
-        aloneSince = since
+        stored = new
+        storedAloneSince = since
     }
 
     /// This node serves without its peer from now on: a new generation unless one is already
-    /// being kept (see ``DataGenerations/startAlone(newCurrent:)``).
-    func startAlone() throws {
-        guard generations.mintsWhenAlone else { return }
-        try save(generations.startAlone(newCurrent: source.next()).with(upToDate: true), aloneSince: Int64(time(nil)))
+    /// being kept (see ``DataGenerations/startAlone(newCurrent:)``); `id` is the one to mint
+    /// (the same for every directory of a module), by default a fresh one.
+    func startAlone(minting id: GenerationID? = nil) throws {
+        try lock.locked {
+            guard stored.mintsWhenAlone else { return }
+            try saveLocked(stored.startAlone(newCurrent: id ?? source.next()).with(upToDate: true), aloneSince: Int64(time(nil)))
+        }
     }
 
     /// The operator made this node's copy the reference (a primary with no history).
     func startAsReference() throws {
-        try save(DataGenerations(current: source.next(), upToDate: true), aloneSince: 0)
+        try lock.locked { try saveLocked(DataGenerations(current: source.next(), upToDate: true), aloneSince: 0) }
     }
 
     private func hex(_ id: GenerationID) -> String { String(id.rawValue, radix: 16, uppercase: true) }

@@ -3,9 +3,9 @@ import MirrorCore
 import ReplFS
 import ReplProtocol
 
-/// A module's persistent state on this node: its state directory (created 0700), data
+/// A replicated directory's persistent state on this node: its state directory (created 0700), data
 /// generations and journal.
-final class ModuleState {
+final class UnitState {
     let directory: String
     let generations: GenerationStore
     let journal: RegionJournal

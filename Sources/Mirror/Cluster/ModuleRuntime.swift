@@ -1,0 +1,437 @@
+import ClusterConfig
+import Glibc
+import HeartbeatTransport
+import Logging
+import MirrorCore
+import ReplTransport
+import VirtualIP
+
+/// One module on this node in the cluster daemon: the thin loop around its pure state machine
+/// (``ModuleNode``). Events (ticks, the peer's heartbeats, operator commands, what the data
+/// layer, checkers and process watch report) are fed in order on the module's own thread;
+/// quick actions (announce, log, witness requests) happen there at once, the others (persist,
+/// mount, virtual IP, scripts) in order on the module's action thread, so a long start script
+/// never delays heartbeats.
+///
+/// Leaving PRIM or ALONE, the state machine announces its new state at once, while the stop
+/// script, the virtual IP's removal and the unmount are still to come: the peer would take over
+/// while the application still writes here. So the runtime keeps announcing the serving state
+/// (with fresh stamps, so the peer still sees it alive) until those actions are done.
+final class ModuleRuntime {
+    let name: String
+    let module: Module
+    let units: [UnitRuntime]
+    private let data: ModuleData
+    private let settings: ClusterNodeSettings
+    private let heartbeats: HeartbeatChannel
+    private let witness: WitnessClient?
+    private let logger: Logger
+    private let virtualIPs: [VirtualAddress]
+    private let processes: ProcessWatch
+
+    private let inbox = Monitor()
+    private var pending: [Work] = []
+    private var node: ModuleNode
+    private var lastSummary: DataGenerations?
+    /// The serving state announced until this node has stopped serving (see above).
+    private var heldAnnouncement: Announcement?
+    private var lastAnnouncement: Announcement?
+    private var lastHeartbeat: Heartbeat?
+
+    /// What the module's thread does next.
+    private enum Work {
+        case event(Event)
+        /// The actions that stop serving here are done: announce the true state.
+        case releaseAnnouncement
+    }
+
+    private let actionQueue = Monitor()
+    private var batches: [ActionBatch] = []
+    private var performing = false
+
+    /// What other threads may read: the state, the peer as last heard, resync bookkeeping.
+    private let shared = Monitor()
+    private var published = Published()
+    private var linksUpToDate: Set<Int> = []
+    private var processWatchArmed = false
+
+    /// The snapshot other threads read (status, the links' connect decision).
+    struct Published {
+        var state: ModuleState = .stop
+        var generations: DataGenerations?
+        var peerState: ModuleState?
+        var peerHeardAt: ContinuousClock.Instant?
+        var peerHeardWall: Int64 = 0
+        var notes: [String] = []
+        var timeline: TakeoverTimeline?
+    }
+
+    init(module: Module, units: [UnitRuntime], data: ModuleData, settings: ClusterNodeSettings, heartbeats: HeartbeatChannel,
+         witness: WitnessClient?, logger: Logger) throws {
+        name = module.name
+        self.module = module
+        self.units = units
+        self.data = data
+        self.settings = settings
+        self.heartbeats = heartbeats
+        self.witness = witness
+        self.logger = logger
+        virtualIPs = try module.virtualIPs.map { try VirtualAddress(cidr: "\($0.address)/\($0.prefixLength)", interface: $0.interface) }
+        processes = ProcessWatch(monitors: module.processMonitors, pathPrefix: settings.localPath)
+        var random = SystemRandomNumberGenerator()
+        node = ModuleNode(config: settings.moduleConfig(for: module), incarnation: heartbeats.incarnation, generationSeed: random.next())
+    }
+
+    /// Starts the module's threads and loads its data state; `autostart` starts it (boot on).
+    func start(autostart: Bool) {
+        BackgroundThread.start { [self] in eventLoop() }
+        BackgroundThread.start { [self] in actionLoop() }
+        for checker in module.checkers { BackgroundThread.start { [self] in watch(checker) } }
+        if !module.processMonitors.isEmpty { BackgroundThread.start { [self] in watchProcesses() } }
+        let loaded = data.summary
+        lastSummary = loaded
+        post(.localDataLoaded(loaded))
+        if autostart { post(.command(.start)) }
+    }
+
+    // MARK: Events
+
+    func post(_ event: Event) { post(work: .event(event)) }
+
+    private func post(work: Work) {
+        inbox.locked {
+            pending.append(work)
+            inbox.broadcast()
+        }
+    }
+
+    /// A heartbeat of this module from the peer.
+    func received(_ heartbeat: Heartbeat) {
+        shared.locked {
+            published.peerState = heartbeat.announcement.state
+            published.peerHeardAt = .now
+            published.peerHeardWall = wallMilliseconds()
+        }
+        post(.heartbeat(heartbeat))
+    }
+
+    private func eventLoop() {
+        while true {
+            let work = inbox.locked { () -> Work in
+                while pending.isEmpty { _ = inbox.wait(until: nil) }
+                return pending.removeFirst()
+            }
+            switch work {
+            case .event(let event):
+                handle(event)
+            case .releaseAnnouncement:
+                heldAnnouncement = nil
+                if let lastHeartbeat { send(lastHeartbeat) }
+            }
+        }
+    }
+
+    private func send(_ heartbeat: Heartbeat) {
+        lastHeartbeat = heartbeat
+        var sent = heartbeat
+        if let heldAnnouncement { sent.announcement = heldAnnouncement } else { lastAnnouncement = heartbeat.announcement }
+        heartbeats.send(sent, module: name)
+    }
+
+    private func handle(_ event: Event) {
+        if event == .tick {
+            let summary = data.summary
+            if summary != lastSummary {
+                lastSummary = summary
+                handle(.localDataChanged(summary))
+            }
+        }
+        let before = node.state
+        let previous = node.generations
+        let actions = node.step(event)
+        var batch = ActionBatch(previous: previous)
+        if before.isServing && !node.state.isServing {
+            heldAnnouncement = heldAnnouncement ?? lastAnnouncement
+            batch.releasesAnnouncement = true
+        }
+        for action in actions {
+            switch action {
+            case .announce(let heartbeat):
+                send(heartbeat)
+            case .log(let rule, let message):
+                logger.info("module \(name): \(message) [\(rule)]")
+            case .refuse(let command, let reason):
+                let text = command.map { "\($0.rawValue) refused: \(reason)" } ?? reason
+                logger.warning("module \(name): \(text)")
+                note(text)
+            case .askWitness(let request):
+                askWitness(request)
+            default:
+                batch.actions.append(action)
+            }
+        }
+        if !before.isServing && node.state.isServing {
+            batch.timeline = startTimeline(from: before)
+        }
+        shared.locked {
+            published.state = node.state
+            published.generations = node.generations
+        }
+        if node.state != before {
+            logger.info("module \(name): \(before.rawValue) -> \(node.state.rawValue)")
+            for unit in units { unit.status.set("state", node.state.rawValue) }
+        }
+        if !batch.actions.isEmpty || batch.releasesAnnouncement {
+            actionQueue.locked {
+                batches.append(batch)
+                actionQueue.broadcast()
+            }
+        }
+    }
+
+    private func askWitness(_ request: WitnessRequest) {
+        guard let witness else { return }
+        BackgroundThread.start { [self] in
+            if request.kind == .release {
+                witness.release(request, module: name)
+            } else if let verdict = witness.ask(request, module: name) {
+                post(.witnessVerdict(verdict))
+            }
+        }
+    }
+
+    private func note(_ text: String) {
+        shared.locked {
+            published.notes.append(text)
+            if published.notes.count > 5 { published.notes.removeFirst() }
+        }
+    }
+
+    // MARK: Actions
+
+    /// The actions of one step, with the generations the state machine held before it.
+    struct ActionBatch {
+        var previous: DataGenerations?
+        var actions: [Action] = []
+        var timeline: TakeoverTimeline?
+        /// This node stops serving with these actions: its true state is announced after them.
+        var releasesAnnouncement = false
+    }
+
+    private func actionLoop() {
+        while true {
+            let batch = actionQueue.locked { () -> ActionBatch in
+                while batches.isEmpty { _ = actionQueue.wait(until: nil) }
+                performing = true
+                return batches.removeFirst()
+            }
+            perform(batch)
+            actionQueue.locked {
+                performing = false
+                actionQueue.broadcast()
+            }
+        }
+    }
+
+    /// Waits until every action posted so far has been performed.
+    func waitForActions() {
+        actionQueue.locked { while performing || !batches.isEmpty { _ = actionQueue.wait(until: nil) } }
+    }
+
+    /// Performs a step's actions in order. When one fails, what releases the service still
+    /// goes on (the peer may take over only once this node let go); anything else stops the
+    /// module here, and the rest of the step is skipped (nothing is served on a copy whose
+    /// generation could not be recorded, or without its application).
+    private func perform(_ batch: ActionBatch) {
+        actions: for action in batch.actions {
+            do {
+                try perform(action, batch)
+            } catch {
+                note("\(action.summary) failed: \(error)")
+                if [.runStopScript, .removeVirtualIP, .unmount].contains(action) {
+                    logger.error("module \(name): \(action.summary) failed: \(error); going on releasing the service")
+                    continue
+                }
+                logger.error("module \(name): \(action.summary) failed: \(error); stopping the module on this node")
+                post(.command(.stop))
+                break actions
+            }
+        }
+        if batch.releasesAnnouncement { post(work: .releaseAnnouncement) }
+        if let timeline = batch.timeline {
+            shared.locked { published.timeline = timeline }
+            logger.info("module \(name): \(timeline.summary)")
+        }
+    }
+
+    private func perform(_ action: Action, _ batch: ActionBatch) throws {
+        switch action {
+        case .persistGenerations(let generations):
+            if !(try data.persist(generations, replacing: batch.previous)) {
+                logger.info("module \(name): generations changed by the data layer meanwhile; keeping \(data.summary)")
+            }
+        case .mountReadWrite:
+            shared.locked { linksUpToDate = [] }
+            for (index, unit) in units.enumerated() {
+                try unit.mountReadWrite(startAlone: { [data] in try data.startAlone() },
+                                        observer: LinkObserver(mayConnect: { [self] in peerIsSecond },
+                                                               resyncEnded: { [self] in linkResyncEnded(index, upToDate: $0) }))
+            }
+            batch.timeline?.mark("mounted read-write")
+        case .mountReadOnly:
+            for unit in units { try unit.mountReadOnly() }
+        case .unmount:
+            for unit in units { unit.unmount() }
+        case .runStartScript:
+            try runScript(\.start, "start")
+            batch.timeline?.mark("application started")
+            armProcessWatch(true)
+        case .runStopScript:
+            armProcessWatch(false)
+            try runScript(\.stop, "stop")
+        case .addVirtualIP:
+            let manager = VirtualIPManager()
+            for vip in virtualIPs {
+                let outcome = try manager.add(vip)
+                logger.info("module \(name): virtual IP \(vip) \(outcome == .added ? "added" : "already present"), announced")
+            }
+            if !virtualIPs.isEmpty { batch.timeline?.mark("virtual IP added") }
+        case .removeVirtualIP:
+            let manager = VirtualIPManager()
+            for vip in virtualIPs {
+                _ = try manager.remove(vip)
+                logger.info("module \(name): virtual IP \(vip) removed")
+            }
+        case .startResync(let plan):
+            logger.info("module \(name): resync \(plan) (carried by the replication link)")
+            if plan.direction == .send, shared.locked({ linksUpToDate.count == units.count }) { post(.resyncFinished) }
+        case .stopResync:
+            for unit in units { unit.stopResync() }
+        case .restartProcess:
+            armProcessWatch(false)
+            try? runScript(\.stop, "stop")
+            try runScript(\.start, "start")
+            armProcessWatch(true)
+        default:
+            break
+        }
+    }
+
+    private func runScript(_ which: KeyPath<Scripts, String>, _ label: String) throws {
+        guard let scripts = module.scripts else { return }
+        let path = scripts[keyPath: which]
+        logger.info("module \(name): running the \(label) script \(path)")
+        let started = ContinuousClock.now
+        let outcome = ScriptRunner.run([path], environment: ["MIRROR_MODULE": name, "MIRROR_NODE": settings.nodeName,
+                                                             "MIRROR_PATH_PREFIX": settings.localPath("")],
+                                       timeout: settings.scriptTimeout)
+        guard outcome.succeeded else { throw Failure(message: "the \(label) script \(path) failed (\(outcome))") }
+        logger.info("module \(name): the \(label) script finished in \(ContinuousClock.now - started)")
+    }
+
+    // MARK: Data layer
+
+    /// Whether the peer announces itself SECOND of this module now (a link may connect).
+    private var peerIsSecond: Bool {
+        shared.locked {
+            guard published.state.isServing, published.peerState == .second, let heard = published.peerHeardAt else { return false }
+            return ContinuousClock.now - heard < settings.heartbeatTimeout
+        }
+    }
+
+    private func linkResyncEnded(_ unit: Int, upToDate: Bool) {
+        let all = shared.locked { () -> Bool in
+            if upToDate { linksUpToDate.insert(unit) } else { linksUpToDate.remove(unit) }
+            return linksUpToDate.count == units.count
+        }
+        if !upToDate { post(.resyncFailed) } else if all { post(.resyncFinished) }
+    }
+
+    /// What a directory's copy reports as the target of a resync.
+    func receivingResync(_ unit: Int, _ moment: ResyncMoment) {
+        switch moment {
+        case .began:
+            data.setReceiving(unit, true)
+        case .ended:
+            data.setReceiving(unit, false)
+            if data.summary.upToDate { post(.resyncFinished) }
+        case .interrupted:
+            data.setReceiving(unit, false)
+            post(.resyncFailed)
+        }
+    }
+
+    // MARK: Checkers and processes
+
+    private func watch(_ checker: Checker) {
+        var lastUp = true
+        while true {
+            let applies = !CheckerProbe.runsOnlyWhereServing(checker) || shared.locked { published.state.isServing && processWatchArmed }
+            let up = !applies || !settings.isCheckerEnabled(name, checker.name) || CheckerProbe.passes(checker)
+            if up != lastUp {
+                lastUp = up
+                post(up ? .checkerUp(checker.name) : .checkerDown(checker.name))
+            }
+            sleep(checker.interval)
+        }
+    }
+
+    private func armProcessWatch(_ armed: Bool) { shared.locked { processWatchArmed = armed } }
+
+    private func watchProcesses() {
+        while true {
+            sleep(.milliseconds(500))
+            guard shared.locked({ processWatchArmed }), settings.isErrdEnabled(name) else { continue }
+            if let dead = processes.deadProcess() {
+                logger.warning("module \(name): process \(dead) is not running")
+                armProcessWatch(false)
+                post(.processDied)
+            }
+        }
+    }
+
+    private func sleep(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+    }
+
+    // MARK: Status
+
+    /// What other threads may show about the module.
+    var snapshot: Published { shared.locked { published } }
+
+    private func startTimeline(from state: ModuleState) -> TakeoverTimeline {
+        let heard = shared.locked { published.peerHeardWall }
+        let now = wallMilliseconds()
+        let timeline = TakeoverTimeline(from: state.rawValue, lastHeard: heard > 0 && now - heard < 600_000 ? heard : now)
+        timeline.mark("decided to serve")
+        return timeline
+    }
+}
+
+/// When each step of a takeover happened, in milliseconds after the peer was last heard.
+final class TakeoverTimeline {
+    let from: String
+    let origin: Int64
+    private let lock = Monitor()
+    private(set) var steps: [(String, Int64)] = []
+
+    init(from: String, lastHeard: Int64) {
+        self.from = from
+        origin = lastHeard
+    }
+
+    func mark(_ step: String) { lock.locked { steps.append((step, wallMilliseconds() - origin)) } }
+
+    var summary: String {
+        let text = lock.locked { steps.map { "\($0.0) +\($0.1) ms" }.joined(separator: ", ") }
+        return "timeline (from \(from), times after the peer was last heard at \(utcText(origin / 1000))): \(text)"
+    }
+}
+
+/// Wall-clock milliseconds since the epoch.
+func wallMilliseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+}
