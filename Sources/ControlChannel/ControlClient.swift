@@ -19,7 +19,7 @@ public enum ControlClient {
         let fd: Int32
         switch UnixSocket.make() {
         case .success(let made): fd = made
-        case .failure(let error): throw ControlClientError.failed(path: socketPath, reason: "socket: \(error.reason)")
+        case .failure(let error): throw ControlClientError.failed(path: socketPath, reason: "\(error)")
         }
         defer { close(fd) }
         switch UnixSocket.connect(fd, to: socketPath, deadline: deadline) {
@@ -28,7 +28,7 @@ public enum ControlClient {
         case ECONNREFUSED: throw ControlClientError.notRunning(path: socketPath, socketExists: true)
         case EACCES, EPERM: throw ControlClientError.permissionDenied(path: socketPath)
         case EAGAIN: throw ControlClientError.timedOut(path: socketPath, after: timeout)
-        case let code: throw ControlClientError.failed(path: socketPath, reason: "connect: \(SystemError(call: "connect", code: code).reason)")
+        case let code: throw ControlClientError.failed(path: socketPath, reason: "\(SystemError(call: "connect", code: code))")
         }
         let line: String
         do {

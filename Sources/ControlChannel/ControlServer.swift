@@ -61,20 +61,18 @@ public final class ControlServer: @unchecked Sendable {
         }
         try Self.makeParent(of: path)
         let listener = try Self.bindReplacingStale(path)
+        func failure(_ call: String) -> ControlServerError {
+            let error = SystemError.last(call)
+            close(listener)
+            unlink(path)
+            return ControlServerError(path: path, problem: "cannot be served: \(error)")
+        }
         var file = stat()
-        guard chmod(path, 0o600) == 0, lstat(path, &file) == 0, listen(listener, 64) == 0 else {
-            let error = SystemError.last("listen")
-            close(listener)
-            unlink(path)
-            throw ControlServerError(path: path, problem: "cannot be served: \(error.reason)")
-        }
+        guard chmod(path, 0o600) == 0 else { throw failure("chmod") }
+        guard lstat(path, &file) == 0 else { throw failure("lstat") }
+        guard listen(listener, 64) == 0 else { throw failure("listen") }
         var ends: [Int32] = [0, 0]
-        guard pipe(&ends) == 0 else {
-            let error = SystemError.last("pipe")
-            close(listener)
-            unlink(path)
-            throw ControlServerError(path: path, problem: "cannot be served: \(error.reason)")
-        }
+        guard pipe(&ends) == 0 else { throw failure("pipe") }
         for end in ends {
             _ = fcntl(end, F_SETFD, FD_CLOEXEC)
             _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
@@ -126,11 +124,11 @@ public final class ControlServer: @unchecked Sendable {
             return
         }
         guard errno == ENOENT else {
-            throw ControlServerError(path: path, problem: "cannot be created: \(parent): \(SystemError.last("stat").reason)")
+            throw ControlServerError(path: path, problem: "cannot be created: \(SystemError.last("stat \(parent)"))")
         }
         try makeParent(of: parent)
         guard mkdir(parent, 0o700) == 0 || errno == EEXIST else {
-            throw ControlServerError(path: path, problem: "cannot be created: mkdir \(parent): \(SystemError.last("mkdir").reason)")
+            throw ControlServerError(path: path, problem: "cannot be created: \(SystemError.last("mkdir \(parent)"))")
         }
         chmod(parent, 0o700)  // whatever the umask
     }
@@ -142,13 +140,13 @@ public final class ControlServer: @unchecked Sendable {
             let fd: Int32
             switch UnixSocket.make() {
             case .success(let made): fd = made
-            case .failure(let error): throw ControlServerError(path: path, problem: "cannot be created: \(error.reason)")
+            case .failure(let error): throw ControlServerError(path: path, problem: "cannot be created: \(error)")
             }
             if UnixSocket.withAddress(path, { bind(fd, $0, $1) }) == 0 { return fd }
             let error = SystemError.last("bind")
             close(fd)
             guard error.code == EADDRINUSE, attempt == 0 else {
-                throw ControlServerError(path: path, problem: "cannot be created: \(error.reason)")
+                throw ControlServerError(path: path, problem: "cannot be created: \(error)")
             }
             var status = stat()
             guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else {

@@ -57,8 +57,8 @@ enum UnixSocket {
         case tooLong
         /// Nothing complete before the deadline.
         case timedOut
-        /// The connection failed (errno).
-        case failed(Int32)
+        /// The connection failed.
+        case failed
     }
 
     /// Reads one newline-terminated line of at most `limit` bytes (newline excluded) before `deadline`.
@@ -70,7 +70,7 @@ enum UnixSocket {
             let count = recv(fd, &chunk, chunk.count, Int32(MSG_DONTWAIT))
             if count < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
-                return .failed(errno)
+                return .failed
             }
             if count == 0 { return received.isEmpty ? .closed : (received.count > limit ? .tooLong : .line(received)) }
             let start = received.count
@@ -127,12 +127,12 @@ enum UnixSocket {
 }
 
 /// A failed system call and its errno.
-struct SystemError: Error {
+struct SystemError: Error, CustomStringConvertible {
     let call: String
     let code: Int32
 
     static func last(_ call: String) -> SystemError { SystemError(call: call, code: errno) }
 
-    /// The errno's text.
-    var reason: String { String(cString: strerror(code)) }
+    /// `call: errno's text`.
+    var description: String { "\(call): \(String(cString: strerror(code)))" }
 }
