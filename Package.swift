@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "ReplFS", targets: ["ReplFS"]),
         .library(name: "ClusterConfig", targets: ["ClusterConfig"]),
         .library(name: "VirtualIP", targets: ["VirtualIP"]),
+        .library(name: "ControlChannel", targets: ["ControlChannel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -56,7 +57,7 @@ let package = Package(
             name: "Mirror",
             dependencies: [
                 "ReplFS", "CLinux", "ClusterConfig", "ReplProtocol", "ReplTransport", "ReplApply", "MirrorCore", "VirtualIP",
-                "HeartbeatTransport",
+                "HeartbeatTransport", "ControlChannel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -64,6 +65,7 @@ let package = Package(
         .executableTarget(
             name: "ClusterCtl",
             dependencies: [
+                "ControlChannel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -78,6 +80,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The control socket between clusterctl and the daemon: JSON messages, server, client,
+        // the status text, the module settings file's format (Glibc and FoundationEssentials only).
+        .target(name: "ControlChannel"),
         // Helpers shared by the test targets: seeded generators, scratch directories, tree snapshots.
         .target(name: "TestSupport", dependencies: ["CLinux"], path: "Tests/TestSupport"),
         .testTarget(name: "MirrorCoreTests", dependencies: ["MirrorCore", "TestSupport"]),
@@ -108,6 +113,8 @@ let package = Package(
             name: "ClusterConfigTests",
             dependencies: ["ClusterConfig", "TestSupport"]
         ),
+        // Also runs the built `clusterctl` against a server started by the test.
+        .testTarget(name: "ControlChannelTests", dependencies: ["ControlChannel", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

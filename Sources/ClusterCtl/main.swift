@@ -1,16 +1,15 @@
 import ArgumentParser
+import Glibc
 
-/// The operator's tool. The control verbs arrive with the cluster daemon; for now it says so.
-@main
-struct ClusterCtl: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "clusterctl",
-        abstract: "Operate a mirror cluster (status, start, stop, prim, second, swap, boot...).",
-        discussion: "The control verbs need the cluster daemon (mirror run), which is not part of this version yet.",
-        version: "0.1.0"
-    )
-
-    func run() throws {
-        throw ValidationError("no control verbs yet: this version only provides 'mirror mount' and 'mirror umount'")
+// Usage errors (a missing -m, an unknown verb or word) exit with 1, like refusals, not with
+// argument-parser's 64; help and --version exit with 0.
+do {
+    var command = try ClusterCtl.parseAsRoot()
+    try command.run()
+} catch {
+    if ClusterCtl.exitCode(for: error) == .validationFailure {
+        Output.write(2, ClusterCtl.fullMessage(for: error) + "\n")
+        exit(1)
     }
+    ClusterCtl.exit(withError: error)
 }
