@@ -109,6 +109,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Two cluster daemons on this machine driven with the built clusterctl (failover, swap, divergence...).
+        .testTarget(name: "ClusterTests", dependencies: ["ControlChannel", "TestSupport"]),
         .testTarget(
             name: "ClusterConfigTests",
             dependencies: ["ClusterConfig", "TestSupport"]

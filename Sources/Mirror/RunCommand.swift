@@ -1,4 +1,5 @@
 import ArgumentParser
+import ControlChannel
 import Logging
 
 /// `mirror run --config FILE --node NAME`: runs one node of the cluster for every module of the
@@ -47,6 +48,11 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Primary only: seconds to wait for the secondary before serving alone (default 10).")
     var peerWait: Double = 10
 
+    @Option(name: .long, help: ArgumentHelp(
+        "The control socket clusterctl talks to (default /run/mirror/control.sock, under the node's path_prefix if it has one).",
+        valueName: "path"))
+    var controlSocket: String?
+
     @Flag(name: .long, help: "Stay in the foreground (required in this version).")
     var foreground = false
 
@@ -66,8 +72,9 @@ struct RunCommand: ParsableCommand {
             case .secondary?: try SecondaryNode.run(plan, logger: logger)
             case .primary?: try PrimaryNode.run(plan, force: force, peerWait: .milliseconds(Int64(peerWait * 1000)), logger: logger)
             case nil:
-                try ClusterNode(plan: plan, logger: logger).run(autostart: { _ in true },
-                                                                toggles: Toggles(isCheckerEnabled: { _, _ in true }, isErrdEnabled: { _ in true }))
+                let socket = controlSocket ?? plan.cluster.node(named: node).map { $0.localPath(ControlClient.defaultSocketPath) }
+                    ?? ControlClient.defaultSocketPath
+                try ClusterNode(plan: plan, logger: logger).run(controlSocket: socket)
             }
         } catch let failure as Failure {
             throw failure

@@ -137,10 +137,15 @@ final class SecondarySession {
     private var state: UnitState { unit.state }
     private var copyFD: Int32 { unit.copyFD }
 
-    init(plan: NodePlan, units: [SecondaryUnit], logger: Logger) {
+    /// Answers a control request forwarded by the peer's daemon (`clusterctl -H`); nil where
+    /// there is no cluster daemon (`--role secondary`).
+    private let peerControl: (([UInt8]) -> [UInt8])?
+
+    init(plan: NodePlan, units: [SecondaryUnit], logger: Logger, peerControl: (([UInt8]) -> [UInt8])? = nil) {
         node = plan
         self.units = units
         self.logger = logger
+        self.peerControl = peerControl
     }
 
     func serve(_ channel: ReplicationChannel) {
@@ -177,6 +182,10 @@ final class SecondarySession {
 
     private func handle(_ sequence: UInt64, _ message: Message) -> ReplicationReceiver.ApplyResult {
         do {
+            if case .controlRequest(let request) = message {
+                guard let peerControl else { return .failed(errno: EOPNOTSUPP) }
+                return .replied(.controlReply(ControlEnvelope(requestSequence: sequence, body: peerControl(request.body))))
+            }
             if unit == nil { try bind(to: message) }
             switch message {
             case .moduleStatus where !unit.gate.admit(self, channel: channel!):

@@ -54,7 +54,7 @@ struct VerifyCommand: ParsableCommand {
         if worst != 0 { throw ExitCode(worst) }
     }
 
-    private static func compare(_ unit: UnitPlan, of plan: NodePlan, logger: Logger) throws -> [String] {
+    static func compare(_ unit: UnitPlan, of plan: NodePlan, logger: Logger) throws -> [String] {
         let rootFD = try sys { open(unit.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         defer { close(rootFD) }
         var connector = ReplicationConnector(addresses: plan.peerAddresses, configuration: plan.handshake, logger: logger)

@@ -83,7 +83,7 @@ public final class ReplicaApplier {
         case .regionChecksumsRequest:
             throw RefusedOperation(code: EINVAL, explanation: "regionChecksumsRequest is a request, answered (answer(_:requestSequence:)), not applied")
         case .hello, .helloReply, .proof, .accept, .refuse, .ack, .nack, .ping, .pong,
-             .regionChecksumsReply, .moduleStatus, .moduleStatusReply, .verifyDirectory, .verifyReply:
+             .regionChecksumsReply, .moduleStatus, .moduleStatusReply, .verifyDirectory, .verifyReply, .controlRequest, .controlReply:
             throw RefusedOperation(code: EINVAL, explanation: "\(message.type) is not an operation to apply")
         }
     }

@@ -1,4 +1,5 @@
 import ClusterConfig
+import ControlChannel
 import Glibc
 import HeartbeatTransport
 import Logging
@@ -9,31 +10,44 @@ import ReplTransport
 /// file gets its state machine (``ModuleRuntime``) fed by a tick every 100 ms, the peer's UDP
 /// heartbeats on every path, the witness's verdicts and the data layer's reports; one
 /// replication listener serves the peer's streams to the directories this node is SECOND of.
-/// SIGTERM, SIGINT or SIGHUP stop every module (stop scripts, virtual IPs removed, unmounted)
-/// before the daemon exits.
+/// The control socket serves `clusterctl`; each module's operator settings (boot, errd,
+/// checkers) live in its state directory. SIGTERM, SIGINT or SIGHUP stop every module (stop
+/// scripts, virtual IPs removed, unmounted) before the daemon exits.
 final class ClusterNode {
     let plan: NodePlan
     let logger: Logger
     private(set) var runtimes: [ModuleRuntime] = []
     private var heartbeats: HeartbeatChannel!
     private var listener: ReplicationListener?
+    private var control: ControlServer?
 
     init(plan: NodePlan, logger: Logger) {
         self.plan = plan
         self.logger = logger
     }
 
-    /// Runs until a stop signal; `autostart` says which modules start at once (boot on).
-    func run(autostart: (String) -> Bool, toggles: Toggles) throws {
+    /// Runs until a stop signal, serving `clusterctl` on `controlSocket`.
+    func run(controlSocket: String) throws {
         StopSignals.blockInThisAndNewThreads()
         umask(0)
         let cluster = plan.cluster
         guard let node = cluster.node(named: plan.nodeName) else { throw Failure(message: "unknown node \(plan.nodeName)") }
+        let stateRoot = node.localPath(cluster.stateDirectory)
+        var toggles: [String: ModuleSettings] = [:]
+        for module in cluster.modules {
+            do {
+                toggles[module.name] = try ModuleSettings(directory: stateRoot + "/" + module.name)
+            } catch {
+                throw Failure(message: "module \(module.name): \(error)")
+            }
+        }
+        let togglesLock = Monitor()
         let settings = ClusterNodeSettings(nodeName: plan.nodeName, peerName: plan.peerName,
                                            heartbeatInterval: cluster.heartbeatInterval, heartbeatTimeout: cluster.heartbeatTimeout,
                                            hasWitness: cluster.witness != nil, scriptTimeout: .seconds(120),
                                            localPath: { node.localPath($0) },
-                                           isCheckerEnabled: toggles.isCheckerEnabled, isErrdEnabled: toggles.isErrdEnabled)
+                                           isCheckerEnabled: { module, checker in togglesLock.locked { toggles[module]?.isCheckerEnabled(checker) ?? true } },
+                                           isErrdEnabled: { module in togglesLock.locked { toggles[module]?.errdEnabled ?? true } })
         let router = HeartbeatRouter()
         do {
             heartbeats = try HeartbeatChannel(configuration: HeartbeatConfiguration(cluster: cluster, node: plan.nodeName,
@@ -55,12 +69,30 @@ final class ClusterNode {
             runtimes.append(runtime)
         }
         router.runtimes = Dictionary(uniqueKeysWithValues: runtimes.map { ($0.name, $0) })
+        let handler = ControlHandler(plan: plan, runtimes: runtimes, settings: toggles, settingsLock: togglesLock, logger: logger)
+        let peer = PeerControl(plan: plan, logger: logger)
+        let answerPeer: ([UInt8]) -> [UInt8] = { body in
+            let response: ControlResponse
+            do {
+                response = handler.handle(try ControlJSON.decode(ControlRequest.self, from: body))
+            } catch {
+                response = .refused("unreadable request: \(error)")
+            }
+            return Array(((try? ControlJSON.line(response)) ?? #"{"ok":false,"message":"","error":"cannot encode the answer"}"#).utf8)
+        }
         let secondaries = runtimes.flatMap { $0.units.map(\.secondary) }
         listener = try ReplicationListener(address: plan.listenAddress, configuration: plan.handshake, logger: logger) { [plan, logger] channel in
-            SecondarySession(plan: plan, units: secondaries, logger: logger).serve(channel)
+            SecondarySession(plan: plan, units: secondaries, logger: logger, peerControl: answerPeer).serve(channel)
+        }
+        do {
+            control = try ControlServer(path: controlSocket) { [plan] request in
+                Self.route(request, node: plan.nodeName, peerName: plan.peerName, local: handler, peer: peer)
+            }
+        } catch {
+            throw Failure(message: "cannot serve the control socket: \(error)")
         }
         for runtime in runtimes {
-            let starts = autostart(runtime.name)
+            let starts = togglesLock.locked { toggles[runtime.name]?.boot ?? true }
             logger.info("module \(runtime.name): \(starts ? "starting (boot on)" : "left in STOP (boot off): clusterctl start -m \(runtime.name) starts it")")
             runtime.start(autostart: starts)
         }
@@ -88,16 +120,35 @@ final class ClusterNode {
         }
         // Announce STOP a few more times so that the peer takes over at once rather than after the timeout.
         usleep(300_000)
+        control?.stop()
         listener?.close()
         heartbeats.close()
         logger.info("node \(plan.nodeName) stopped")
     }
 }
 
-/// The operator's run-time toggles the daemon honours, looked up when used.
-struct Toggles {
-    let isCheckerEnabled: (_ module: String, _ checker: String) -> Bool
-    let isErrdEnabled: (_ module: String) -> Bool
+extension ClusterNode {
+    /// Sends a request where `-H` aims it: this node, the peer, or both (`all`).
+    static func route(_ request: ControlRequest, node: String, peerName: String, local: ControlHandler,
+                      peer: PeerControl) -> ControlResponse {
+        var here = request
+        here.host = nil
+        switch request.host {
+        case nil, node?:
+            return local.handle(here)
+        case peerName?:
+            return peer.send(here)
+        case "all"?:
+            let answers = [(node, local.handle(here)), (peerName, peer.send(here))]
+            let refusals = answers.compactMap { name, answer in answer.error.map { "\(name): \($0)" } }
+            let message = answers.map { name, answer in answer.message.isEmpty ? "" : "\(name): \(answer.message)" }
+                .filter { !$0.isEmpty }.joined(separator: "\n")
+            return ControlResponse(ok: refusals.isEmpty, message: message,
+                                   error: refusals.isEmpty ? nil : refusals.joined(separator: "; "), status: answers[0].1.status)
+        case let other?:
+            return .refused("unknown node \"\(other)\" for -H (nodes: \(node), \(peerName), all)")
+        }
+    }
 }
 
 /// Hands each module's heartbeats to its runtime (set once every runtime exists).

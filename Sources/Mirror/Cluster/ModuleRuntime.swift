@@ -41,6 +41,8 @@ final class ModuleRuntime {
     /// What the module's thread does next.
     private enum Work {
         case event(Event)
+        /// An operator's command, answered with the refusals it met (none: accepted).
+        case command(Command, Reply)
         /// The actions that stop serving here are done: announce the true state.
         case releaseAnnouncement
     }
@@ -60,6 +62,8 @@ final class ModuleRuntime {
         var state: ModuleState = .stop
         var generations: DataGenerations?
         var peerState: ModuleState?
+        var peerGenerations: DataGenerations?
+        var checkersDown: Set<String> = []
         var peerHeardAt: ContinuousClock.Instant?
         var peerHeardWall: Int64 = 0
         var notes: [String] = []
@@ -109,6 +113,7 @@ final class ModuleRuntime {
     func received(_ heartbeat: Heartbeat) {
         shared.locked {
             published.peerState = heartbeat.announcement.state
+            published.peerGenerations = heartbeat.announcement.generations
             published.peerHeardAt = .now
             published.peerHeardWall = wallMilliseconds()
         }
@@ -124,6 +129,8 @@ final class ModuleRuntime {
             switch work {
             case .event(let event):
                 handle(event)
+            case .command(let command, let reply):
+                reply.send(handle(.command(command)))
             case .releaseAnnouncement:
                 heldAnnouncement = nil
                 if let lastHeartbeat { send(lastHeartbeat) }
@@ -138,7 +145,40 @@ final class ModuleRuntime {
         heartbeats.send(sent, module: name)
     }
 
-    private func handle(_ event: Event) {
+    /// Carries an operator command's answer back to the control thread.
+    final class Reply {
+        private let monitor = Monitor()
+        private var refusals: [String]?
+
+        func send(_ answer: [String]) {
+            monitor.locked {
+                refusals = answer
+                monitor.broadcast()
+            }
+        }
+
+        func wait() -> [String] {
+            monitor.locked {
+                while refusals == nil { _ = monitor.wait(until: nil) }
+                return refusals!
+            }
+        }
+    }
+
+    /// Feeds an operator command; returns why it was refused (empty: accepted). With
+    /// `waitForActions`, returns once what it set off (scripts, mounts) is done.
+    func run(_ command: Command, waitingForActions: Bool) -> [String] {
+        let reply = Reply()
+        post(work: .command(command, reply))
+        let refusals = reply.wait()
+        if refusals.isEmpty && waitingForActions { waitForActions() }
+        return refusals
+    }
+
+    /// Steps the state machine and dispatches its actions; returns the refusals it emitted.
+    @discardableResult
+    private func handle(_ event: Event) -> [String] {
+        var refusals: [String] = []
         if event == .tick {
             let summary = data.summary
             if summary != lastSummary {
@@ -164,6 +204,7 @@ final class ModuleRuntime {
                 let text = command.map { "\($0.rawValue) refused: \(reason)" } ?? reason
                 logger.warning("module \(name): \(text)")
                 note(text)
+                if command != nil { refusals.append(reason) }
             case .askWitness(let request):
                 askWitness(request)
             default:
@@ -187,6 +228,7 @@ final class ModuleRuntime {
                 actionQueue.broadcast()
             }
         }
+        return refusals
     }
 
     private func askWitness(_ request: WitnessRequest) {
@@ -370,6 +412,7 @@ final class ModuleRuntime {
             let up = !applies || !settings.isCheckerEnabled(name, checker.name) || CheckerProbe.passes(checker)
             if up != lastUp {
                 lastUp = up
+                shared.locked { if up { published.checkersDown.remove(checker.name) } else { published.checkersDown.insert(checker.name) } }
                 post(up ? .checkerUp(checker.name) : .checkerDown(checker.name))
             }
             sleep(checker.interval)
@@ -400,6 +443,11 @@ final class ModuleRuntime {
     /// What other threads may show about the module.
     var snapshot: Published { shared.locked { published } }
 
+    /// Whether the peer was heard within the heartbeat timeout.
+    var peerVisible: Bool {
+        shared.locked { published.peerHeardAt.map { ContinuousClock.now - $0 < settings.heartbeatTimeout } ?? false }
+    }
+
     private func startTimeline(from state: ModuleState) -> TakeoverTimeline {
         let heard = shared.locked { published.peerHeardWall }
         let now = wallMilliseconds()
@@ -414,17 +462,20 @@ final class TakeoverTimeline {
     let from: String
     let origin: Int64
     private let lock = Monitor()
-    private(set) var steps: [(String, Int64)] = []
+    private var marks: [(String, Int64)] = []
+
+    /// Each step's name and milliseconds after the origin, in order.
+    var steps: [(String, Int64)] { lock.locked { marks } }
 
     init(from: String, lastHeard: Int64) {
         self.from = from
         origin = lastHeard
     }
 
-    func mark(_ step: String) { lock.locked { steps.append((step, wallMilliseconds() - origin)) } }
+    func mark(_ step: String) { lock.locked { marks.append((step, wallMilliseconds() - origin)) } }
 
     var summary: String {
-        let text = lock.locked { steps.map { "\($0.0) +\($0.1) ms" }.joined(separator: ", ") }
+        let text = steps.map { "\($0.0) +\($0.1) ms" }.joined(separator: ", ")
         return "timeline (from \(from), times after the peer was last heard at \(utcText(origin / 1000))): \(text)"
     }
 }

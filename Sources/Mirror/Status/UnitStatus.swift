@@ -28,6 +28,11 @@ final class UnitStatus {
         write()
     }
 
+    /// The current value of `key`, if set.
+    func value(of key: String) -> String? {
+        lock.locked { fields.first { $0.0 == key }?.1 }
+    }
+
     private func write() {
         let text = lock.locked { fields.map { "\($0.0)=\($0.1.split(separator: "\n").joined(separator: " "))" }.joined(separator: "\n") + "\n" }
         // Best effort: status is informative; the data path never waits on it.

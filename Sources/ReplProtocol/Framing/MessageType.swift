@@ -42,4 +42,6 @@ public enum MessageType: UInt8, CaseIterable, Sendable {
     case resyncEnd = 72
     case verifyDirectory = 73
     case verifyReply = 74
+    case controlRequest = 75
+    case controlReply = 76
 }

@@ -41,6 +41,8 @@ public enum Message: Equatable, Sendable {
     case resyncEnd(ResyncEnd)
     case verifyDirectory(DirectoryManifest)
     case verifyReply(VerifyReply)
+    case controlRequest(ControlEnvelope)
+    case controlReply(ControlEnvelope)
 
     /// Reads the payload of `frame`; throws if it is malformed or has bytes left over.
     public init(decoding frame: Frame) throws {
@@ -82,6 +84,8 @@ public enum Message: Equatable, Sendable {
         case .resyncEnd: self = .resyncEnd(try ResyncEnd(from: &reader))
         case .verifyDirectory: self = .verifyDirectory(try DirectoryManifest(from: &reader))
         case .verifyReply: self = .verifyReply(try VerifyReply(from: &reader))
+        case .controlRequest: self = .controlRequest(try ControlEnvelope(from: &reader))
+        case .controlReply: self = .controlReply(try ControlEnvelope(from: &reader))
         }
         try reader.finish()
     }
@@ -124,6 +128,8 @@ public enum Message: Equatable, Sendable {
         case .resyncEnd: return .resyncEnd
         case .verifyDirectory: return .verifyDirectory
         case .verifyReply: return .verifyReply
+        case .controlRequest: return .controlRequest
+        case .controlReply: return .controlReply
         }
     }
 
@@ -163,6 +169,7 @@ public enum Message: Equatable, Sendable {
         case .resyncEnd(let end): return end
         case .verifyDirectory(let manifest): return manifest
         case .verifyReply(let reply): return reply
+        case .controlRequest(let envelope), .controlReply(let envelope): return envelope
         }
     }
 
@@ -181,6 +188,7 @@ public enum Message: Equatable, Sendable {
         case .resyncDirectory(let manifest), .verifyDirectory(let manifest):
             return 1024 + manifest.entries.reduce(manifest.attributes.encodedLengthEstimate) { $0 + $1.encodedLengthEstimate }
         case .verifyReply(let reply): return 64 + reply.differences.reduce(0) { $0 + 4 + $1.utf8.count }
+        case .controlRequest(let envelope), .controlReply(let envelope): return 16 + envelope.body.count
         case .moduleStatus(let status): return 1024 + status.dirty.count * 300
         case .moduleStatusReply(let reply): return 1024 + reply.status.dirty.count * 300
         default: return 512

@@ -228,3 +228,30 @@ extension ByteReader {
         return WireGenerations(current: current, bitmap: bitmap, history: history, upToDate: try readBool(field))
     }
 }
+
+/// `controlRequest` and `controlReply`: an operator's request for the peer's daemon
+/// (`clusterctl -H node2 ...`) and its answer, as the control socket's JSON, carried on the
+/// authenticated replication connection. A request's `requestSequence` is 0; a reply names the
+/// frame it answers.
+public struct ControlEnvelope: Hashable, Sendable, PayloadCodable {
+    public var requestSequence: UInt64
+    public var body: [UInt8]
+
+    /// The largest JSON document carried (a status of many modules fits easily).
+    public static let maximumBodyLength = 1 << 20
+
+    public init(requestSequence: UInt64, body: [UInt8]) {
+        self.requestSequence = requestSequence
+        self.body = body
+    }
+
+    func encode(into writer: inout ByteWriter) {
+        writer.append(requestSequence)
+        writer.appendLongBytes(body)
+    }
+
+    init(from reader: inout ByteReader) throws {
+        requestSequence = try reader.read(UInt64.self, "request sequence")
+        body = Array(try reader.readLongBytes("control body", limit: Self.maximumBodyLength))
+    }
+}

@@ -147,6 +147,7 @@ public final class ReplicationSender {
         case .regionChecksumsReply(let reply): try tracker.reply(to: reply.requestSequence, with: .regionChecksumsReply(reply))
         case .moduleStatusReply(let reply): try tracker.reply(to: reply.requestSequence, with: .moduleStatusReply(reply))
         case .verifyReply(let reply): try tracker.reply(to: reply.requestSequence, with: .verifyReply(reply))
+        case .controlReply(let reply): try tracker.reply(to: reply.requestSequence, with: .controlReply(reply))
         default: throw TransportError.unexpectedMessage(frame.type)
         }
     }

@@ -80,5 +80,7 @@ func sampleMessages() -> [Message] {
         .resyncEnd(ResyncEnd(module: 1, generations: generations)),
         .verifyDirectory(DirectoryManifest(module: 0, path: path("db"), attributes: directory, part: 0, isLast: true, entries: entries)),
         .verifyReply(VerifyReply(requestSequence: 12, differences: ["db/x: missing on node2", "é"])),
+        .controlRequest(ControlEnvelope(requestSequence: 0, body: Array(#"{"verb":"stop","module":"AM"}"#.utf8))),
+        .controlReply(ControlEnvelope(requestSequence: 13, body: Array(#"{"ok":true}"#.utf8))),
     ]
 }

@@ -1,0 +1,143 @@
+import ControlChannel
+import Foundation
+import Glibc
+import TestSupport
+import XCTest
+
+/// Two cluster daemons on this machine, driven with the real `clusterctl`: the states the pair
+/// goes through, the application started and stopped where it should be, the data replicated,
+/// failed over and resynchronised.
+final class FailoverTests: XCTestCase {
+    /// A fresh pair serves nothing until the operator names the reference; then (PRIM, SECOND),
+    /// replication, a crash of the primary taken over within the detection timeout, and the
+    /// returning node resynchronised by change map as the new SECOND (no automatic switch back).
+    func testFreshPairFailsOverAndTheReturningNodeBecomesSecond() throws {
+        let lab = try ClusterLab()
+        try lab.start("node1")
+        try lab.start("node2")
+        try lab.waitFor("AM", "WAIT", "WAIT")
+        let note = try lab.waitForLog(of: "node1", containing: "both-just-created")
+        XCTAssertTrue(note.contains("nobody may serve automatically"), note)
+        XCTAssertEqual(lab.starts("node1", "AM") + lab.starts("node2", "AM"), 0, "no application started without a reference")
+
+        lab.ok("node1", ["prim", "-m", "AM"])
+        try lab.waitFor("AM", "PRIM", "SECOND")
+        XCTAssertEqual(lab.starts("node1", "AM"), 1)
+        XCTAssertEqual(lab.starts("node2", "AM"), 0)
+        let primary = lab.directory("node1", "AM"), secondary = lab.directory("node2", "AM")
+        try Data("before the crash\n".utf8).write(to: URL(fileURLWithPath: primary + "/ledger"))
+        XCTAssertEqual(try String(contentsOfFile: secondary + "/ledger", encoding: .utf8), "before the crash\n")
+        XCTAssertEqual(open(secondary + "/intruder", O_WRONLY | O_CREAT, 0o644), -1)
+        XCTAssertEqual(errno, EROFS, "the SECOND's copy is read-only for applications")
+
+        lab.crash("node1")
+        let takeover = try lab.waitFor("AM", nil, "ALONE", timeout: 10)
+        XCTAssertLessThan(takeover, 5.5, "detection (3 s) and promotion within the target")
+        XCTAssertEqual(lab.starts("node2", "AM"), 1, "the application started on the survivor")
+        XCTAssertNotNil(lab.applicationPID("node2", "AM"))
+        XCTAssertEqual(try String(contentsOfFile: secondary + "/ledger", encoding: .utf8), "before the crash\n")
+        try Data("written alone\n".utf8).write(to: URL(fileURLWithPath: secondary + "/alone"))
+        let status = lab.ok("node2", ["status", "-m", "AM"])
+        XCTAssertTrue(status.contains("AM: node2 ALONE"), status)
+
+        try lab.start("node1")
+        try lab.waitFor("AM", "SECOND", "PRIM")
+        XCTAssertEqual(try String(contentsOfFile: primary + "/alone", encoding: .utf8), "written alone\n")
+        XCTAssertTrue(lab.log(of: "node2").contains("resync by change map"), "only what changed travels")
+        XCTAssertEqual(lab.starts("node1", "AM"), 1, "no automatic switch back")
+        let timeline = try XCTUnwrap(report("node2", lab)?.lastFailover)
+        XCTAssertEqual(timeline.steps.map(\.name), ["decided to serve", "mounted read-write", "application started"])
+    }
+
+    /// `stop` on the PRIM: the SECOND takes over as soon as the PRIM has stopped its application
+    /// and unmounted (no timeout wait, and never while the application still runs there);
+    /// `swap` hands the service back; `start` rejoins.
+    func testStopAndSwapMoveTheServiceWithoutWaitingForTheTimeout() throws {
+        let lab = try ClusterLab()
+        try lab.start("node1")
+        try lab.start("node2")
+        lab.ok("node1", ["prim", "-m", "AM"])
+        try lab.waitFor("AM", "PRIM", "SECOND")
+
+        lab.ok("node1", ["stop", "-m", "AM"])
+        XCTAssertNil(lab.applicationPID("node1", "AM"), "stop returns once the application is stopped")
+        let moved = try lab.waitFor("AM", "STOP", "ALONE", timeout: 10)
+        XCTAssertLessThan(moved, 2, "a stopped PRIM is taken over at once")
+        lab.ok("node1", ["start", "-m", "AM"])
+        try lab.waitFor("AM", "SECOND", "PRIM")
+
+        let swap = lab.ok("node2", ["swap", "-m", "AM"])
+        XCTAssertTrue(swap.contains("swap"), swap)
+        try lab.waitFor("AM", "PRIM", "SECOND")
+        XCTAssertEqual(lab.starts("node1", "AM"), 2)
+        XCTAssertEqual(lab.starts("node2", "AM"), 1)
+        let refused = lab.clusterctl("node2", ["swap", "-m", "AM"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.errors.contains("swap is run on the PRIM node"), refused.errors)
+    }
+
+    /// Module A primary on node1 while module B is primary on node2, each failing over alone.
+    func testTwoModulesServeOnDifferentNodes() throws {
+        let lab = try ClusterLab(modules: [ClusterLab.ModuleSpec(name: "A"), ClusterLab.ModuleSpec(name: "B")])
+        try lab.start("node1")
+        try lab.start("node2")
+        lab.ok("node1", ["prim", "-m", "A"])
+        lab.ok("node2", ["prim", "-m", "B"])
+        try lab.waitFor("A", "PRIM", "SECOND")
+        try lab.waitFor("B", "SECOND", "PRIM")
+        try Data("a".utf8).write(to: URL(fileURLWithPath: lab.directory("node1", "A") + "/f"))
+        try Data("b".utf8).write(to: URL(fileURLWithPath: lab.directory("node2", "B") + "/f"))
+        XCTAssertEqual(try String(contentsOfFile: lab.directory("node2", "A") + "/f", encoding: .utf8), "a")
+        XCTAssertEqual(try String(contentsOfFile: lab.directory("node1", "B") + "/f", encoding: .utf8), "b")
+        let status = lab.ok("node1", ["status"])
+        XCTAssertTrue(status.contains("A: node1 PRIM, node2 SECOND"), status)
+        XCTAssertTrue(status.contains("B: node1 SECOND, node2 PRIM"), status)
+
+        lab.crash("node2")
+        try lab.waitFor("A", "PRIM", nil, timeout: 10)
+        try lab.waitFor("B", "ALONE", nil, timeout: 10)
+        XCTAssertEqual(try String(contentsOfFile: lab.directory("node1", "B") + "/f", encoding: .utf8), "b")
+    }
+
+    /// Both nodes serve alone one after the other (a divergence): the returning node is refused
+    /// on both sides with who changed what, nothing is overwritten; `second --yes` on it says what
+    /// it discards and resynchronises it from the other.
+    func testDivergenceWaitsForTheOperatorsChoice() throws {
+        let lab = try ClusterLab()
+        try lab.start("node1")
+        try lab.start("node2")
+        lab.ok("node1", ["prim", "-m", "AM"])
+        try lab.waitFor("AM", "PRIM", "SECOND")
+        lab.crash("node2")
+        try lab.waitFor("AM", "ALONE", nil, timeout: 10)
+        try Data("node1 alone\n".utf8).write(to: URL(fileURLWithPath: lab.directory("node1", "AM") + "/one"))
+        lab.crash("node1")
+        try lab.start("node2")
+        try lab.waitFor("AM", nil, "ALONE", timeout: 15)
+        try Data("node2 alone\n".utf8).write(to: URL(fileURLWithPath: lab.directory("node2", "AM") + "/two"))
+
+        try lab.start("node1")
+        try lab.waitFor("AM", "WAIT", "ALONE")
+        Thread.sleep(forTimeInterval: 2)
+        try lab.waitFor("AM", "WAIT", "ALONE")
+        XCTAssertTrue(lab.log(of: "node1").contains("divergence"), lab.log(of: "node1"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: lab.directory("node2", "AM") + "/one"), "nothing overwritten")
+
+        let asked = lab.clusterctl("node1", ["second", "-m", "AM"])
+        XCTAssertEqual(asked.status, 1)
+        XCTAssertTrue((asked.output + asked.errors).contains("DISCARDED"), asked.output + asked.errors)
+        XCTAssertTrue((asked.output + asked.errors).contains("one"), "names the file it would discard: \(asked.output)")
+        let refused = lab.clusterctl("node2", ["second", "-m", "AM", "--yes"])
+        XCTAssertEqual(refused.status, 1, "ALONE must be stopped first")
+
+        lab.ok("node1", ["second", "-m", "AM", "--yes"])
+        try lab.waitFor("AM", "SECOND", "PRIM", timeout: 30)
+        XCTAssertEqual(try String(contentsOfFile: lab.directory("node1", "AM") + "/two", encoding: .utf8), "node2 alone\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: lab.directory("node1", "AM") + "/one"))
+    }
+
+    private func report(_ node: String, _ lab: ClusterLab) -> ModuleReport? {
+        let result = lab.clusterctl(node, ["status", "-m", "AM", "--json"])
+        return (try? ControlJSON.decode(ControlResponse.self, from: Array(result.output.utf8)))?.status?.modules.first
+    }
+}
