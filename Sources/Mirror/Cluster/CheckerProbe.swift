@@ -4,8 +4,8 @@ import ReplTransport
 
 /// One test of a checker (TCP connect, ping, interface up, custom script), with its timeout.
 enum CheckerProbe {
-    /// Whether the checker's test passes now.
-    static func passes(_ checker: Checker) -> Bool {
+    /// Whether the checker's test passes now; a script gets `environment` (module, node, prefix).
+    static func passes(_ checker: Checker, environment: [String: String]) -> Bool {
         let timeout = checker.timeout ?? Checker.Defaults.timeout
         switch checker.kind {
         case .tcp(let endpoint):
@@ -20,7 +20,7 @@ enum CheckerProbe {
             let trimmed = state.trimmingCharacters(in: "\n")
             return trimmed == "up" || (trimmed == "unknown" && interfaceFlagsUp(name))
         case .script(let path):
-            return ScriptRunner.run([path], timeout: timeout, quiet: true).succeeded
+            return ScriptRunner.run([path], environment: environment, timeout: timeout, quiet: true).succeeded
         }
     }
 

@@ -364,11 +364,14 @@ final class ModuleRuntime {
         let path = scripts[keyPath: which]
         logger.info("module \(name): running the \(label) script \(path)")
         let started = ContinuousClock.now
-        let outcome = ScriptRunner.run([path], environment: ["MIRROR_MODULE": name, "MIRROR_NODE": settings.nodeName,
-                                                             "MIRROR_PATH_PREFIX": settings.localPath("")],
-                                       timeout: settings.scriptTimeout)
+        let outcome = ScriptRunner.run([path], environment: scriptEnvironment, timeout: settings.scriptTimeout)
         guard outcome.succeeded else { throw Failure(message: "the \(label) script \(path) failed (\(outcome))") }
         logger.info("module \(name): the \(label) script finished in \(ContinuousClock.now - started)")
+    }
+
+    /// What the module's scripts (start, stop, script checkers) are told.
+    private var scriptEnvironment: [String: String] {
+        ["MIRROR_MODULE": name, "MIRROR_NODE": settings.nodeName, "MIRROR_PATH_PREFIX": settings.localPath("")]
     }
 
     // MARK: Data layer
@@ -409,7 +412,7 @@ final class ModuleRuntime {
         var lastUp = true
         while true {
             let applies = !CheckerProbe.runsOnlyWhereServing(checker) || shared.locked { published.state.isServing && processWatchArmed }
-            let up = !applies || !settings.isCheckerEnabled(name, checker.name) || CheckerProbe.passes(checker)
+            let up = !applies || !settings.isCheckerEnabled(name, checker.name) || CheckerProbe.passes(checker, environment: scriptEnvironment)
             if up != lastUp {
                 lastUp = up
                 shared.locked { if up { published.checkersDown.remove(checker.name) } else { published.checkersDown.insert(checker.name) } }

@@ -22,6 +22,8 @@ final class ClusterLab {
     let modules: [ModuleSpec]
     static let nodes = ["node1", "node2"]
     private var processes: [String: Process] = [:]
+    /// Each node's health endpoint (`health` in the cluster file).
+    private(set) var healthPorts: [String: UInt16] = [:]
     private var logCounter = 0
 
     /// - Parameter extra: more top-level keys of the cluster file (e.g. timeouts).
@@ -44,12 +46,14 @@ final class ClusterLab {
             """
         for (index, node) in Self.nodes.enumerated() {
             let host = "127.0.0.\(index + 1)"
+            healthPorts[node] = try freePort(on: host, type: SOCK_STREAM)
             text += """
                 [[node]]
                 name = "\(node)"
                 replication = ["\(host):\(try freePort(on: host, type: SOCK_STREAM))"]
                 heartbeat = ["\(host):\(try freePort(on: host, type: SOCK_DGRAM))"]
                 path_prefix = "\(scratch.path)/\(node)"
+                health = "\(host):\(healthPorts[node]!)"
 
                 """
             for module in modules {
@@ -239,6 +243,43 @@ final class ClusterLab {
         XCTFail("module \(module): wanted (\(first ?? "down"), \(second ?? "down")), still (\(last.0 ?? "down"), \(last.1 ?? "down")) after \(timeout) s\n"
             + "node1:\n\(log(of: "node1").suffix(3000))\nnode2:\n\(log(of: "node2").suffix(3000))", file: file, line: line)
         throw TestFailure("states not reached")
+    }
+
+    /// Waits until `node`'s copy of the module is up to date (its resync finished).
+    func waitUntilUpToDate(_ node: String, _ module: String, timeout: TimeInterval = 20) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let result = clusterctl(node, ["status", "-m", module, "--json"])
+            if let response = try? ControlJSON.decode(ControlResponse.self, from: Array(result.output.utf8)),
+               response.status?.modules.first?.upToDate == true { return }
+            usleep(100_000)
+        }
+        throw TestFailure("\(node)'s copy of \(module) not up to date within \(timeout) s:\n\(log(of: node).suffix(3000))")
+    }
+
+    /// The HTTP status line `node`'s health endpoint answers for `module`.
+    func health(_ node: String, _ module: String) throws -> String {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = healthPorts[node]!.bigEndian
+        inet_pton(AF_INET, node == "node1" ? "127.0.0.1" : "127.0.0.2", &address.sin_addr)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw TestFailure("connect to \(node)'s health endpoint: \(errno)") }
+        let request = Array("GET /health/\(module) HTTP/1.0\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            answer += buffer[..<count]
+        }
+        return String(decoding: answer, as: UTF8.self).split(separator: "\r\n").first.map(String.init) ?? ""
     }
 
     // MARK: Data
