@@ -26,7 +26,7 @@ final class ClusterLab {
     private(set) var healthPorts: [String: UInt16] = [:]
     private var logCounter = 0
 
-    /// - Parameter extra: more top-level keys of the cluster file (e.g. timeouts).
+    /// - Parameter extra: more of the cluster file before the nodes (e.g. a `[witness]` table).
     init(modules: [ModuleSpec] = [ModuleSpec(name: "AM")], heartbeatInterval: Double = 0.5, heartbeatTimeout: Double = 3,
          extra: String = "") throws {
         scratch = try ScratchDirectory("cluster")
@@ -41,9 +41,10 @@ final class ClusterLab {
             heartbeat_interval = \(heartbeatInterval)
             heartbeat_timeout = \(heartbeatTimeout)
             ack_timeout = 2
-            \(extra)
 
             """
+        // Tables such as [witness] come after the top-level keys.
+        text += extra + "\n\n"
         for (index, node) in Self.nodes.enumerated() {
             let host = "127.0.0.\(index + 1)"
             healthPorts[node] = try freePort(on: host, type: SOCK_STREAM)
