@@ -45,6 +45,9 @@ final class FailoverTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: primary + "/alone", encoding: .utf8), "written alone\n")
         XCTAssertTrue(lab.log(of: "node2").contains("resync by change map"), "only what changed travels")
         XCTAssertEqual(lab.starts("node1", "AM"), 1, "no automatic switch back")
+        try lab.waitUntilUpToDate("node1", "AM")
+        let verify = lab.ok("node2", ["verify", "-m", "AM"])
+        XCTAssertTrue(verify.contains("identical between node2 and node1"), verify)
         let timeline = try XCTUnwrap(report("node2", lab)?.lastFailover)
         XCTAssertEqual(timeline.steps.map(\.name), ["decided to serve", "mounted read-write", "application started"])
     }
