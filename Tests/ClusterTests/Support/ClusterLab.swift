@@ -304,22 +304,3 @@ final class ClusterLab {
 /// The built `clusterctl`, beside `mirror`.
 let clusterctlExecutable = URL(fileURLWithPath: mirrorExecutable).deletingLastPathComponent().appendingPathComponent("clusterctl").path
 
-/// A port nobody listens on now at `host`, for a socket of `type`.
-func freePort(on host: String, type: __socket_type) throws -> UInt16 {
-    let fd = socket(AF_INET, Int32(type.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    inet_pton(AF_INET, host, &address.sin_addr)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0 else { throw TestFailure("bind: \(errno)") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
-    }
-    return UInt16(bigEndian: address.sin_port)
-}
