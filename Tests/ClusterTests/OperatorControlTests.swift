@@ -35,8 +35,9 @@ final class OperatorControlTests: XCTestCase {
         XCTAssertFalse(module.errdEnabled)
     }
 
-    /// A failing checker makes the PRIM step down and the SECOND take over; disabling it by name
-    /// survives a daemon restart; an unknown checker name is refused.
+    /// A failing checker makes the PRIM step down and the SECOND take over (the application's
+    /// checker runs only where it is served, so node1 then follows as SECOND); disabling it by
+    /// name survives a daemon restart; an unknown checker name is refused.
     func testCheckerDownMovesTheServiceAndItsToggleSurvivesARestart() throws {
         let flagFile = "/tmp/mirror-checker-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { unlink(flagFile) }
@@ -60,8 +61,9 @@ final class OperatorControlTests: XCTestCase {
         try lab.waitFor("AM", "PRIM", "SECOND")
 
         FileManager.default.createFile(atPath: flagFile + "-node1", contents: nil)
-        try lab.waitFor("AM", "WAIT", "ALONE", timeout: 10)
-        XCTAssertNil(lab.applicationPID("node1", "AM").flatMap { kill($0, 0) == 0 ? $0 : nil })
+        try lab.waitFor("AM", "SECOND", "PRIM", timeout: 10)
+        XCTAssertEqual(lab.starts("node2", "AM"), 1, "the service moved to node2")
+        XCTAssertTrue(lab.log(of: "node1").contains("checker app-health fails"), "the log says which checker failed and why")
         let unknown = lab.clusterctl("node1", ["checker", "disable", "nope", "-m", "AM"])
         XCTAssertEqual(unknown.status, 1)
         XCTAssertTrue(unknown.errors.contains("no checker \"nope\""), unknown.errors)
@@ -74,6 +76,51 @@ final class OperatorControlTests: XCTestCase {
         let status = lab.ok("node1", ["status", "-m", "AM", "--json"])
         let module = try XCTUnwrap(try ControlJSON.decode(ControlResponse.self, from: Array(status.utf8)).status?.modules.first)
         XCTAssertEqual(module.checkers.map(\.enabled), [false], "the toggle survived the restart")
+    }
+
+    /// Interface and ping checkers run on every node: with one down, nobody serves, even after
+    /// `prim`, until it is disabled; a TCP checker tests the application where it is served.
+    func testInterfaceTcpAndPingCheckers() throws {
+        let listener = try TCPListener()
+        let checkers = """
+            [[module.checker]]
+            name = "nic"
+            type = "interface"
+            interface = "nosuch\(getpid() % 1000)"
+
+            [[module.checker]]
+            name = "loopback"
+            type = "ping"
+            host = "127.0.0.1"
+            interval = 1
+            timeout = 1
+
+            [[module.checker]]
+            name = "app-port"
+            type = "tcp"
+            address = "127.0.0.1:\(listener.port)"
+            interval = 0.5
+            timeout = 0.5
+
+            """
+        let lab = try ClusterLab(modules: [ClusterLab.ModuleSpec(name: "AM", checkers: checkers)])
+        try lab.start("node1")
+        try lab.start("node2")
+        lab.ok("node1", ["prim", "-m", "AM"])
+        Thread.sleep(forTimeInterval: 2)
+        try lab.waitFor("AM", "WAIT", "WAIT")
+        XCTAssertEqual(lab.starts("node1", "AM"), 0, "nothing served with the interface checker down")
+        let status = lab.ok("node1", ["status", "-m", "AM"])
+        XCTAssertTrue(status.contains("nic"), status)
+
+        // The accepted prim waited for the checker: disabling it lets it go on.
+        lab.ok("node1", ["-H", "all", "checker", "disable", "nic", "-m", "AM"])
+        try lab.waitFor("AM", "PRIM", "SECOND")
+        listener.close()
+        let failed = try lab.waitForLog(of: "node1", containing: "checker app-port fails")
+        XCTAssertTrue(failed.contains("no TCP connection to 127.0.0.1:\(listener.port)"), failed)
+        try lab.waitForLog(of: "node1", containing: "a checker is down: stop serving")
+        try lab.waitForLog(of: "node1", containing: "PRIM -> WAIT")
     }
 
     /// boot off: a restarted daemon leaves the module in STOP (the seed's warning: no early resync).
@@ -122,6 +169,29 @@ final class OperatorControlTests: XCTestCase {
         let noDaemon = lab.clusterctl("node2", ["status"])
         XCTAssertEqual(noDaemon.status, 2)
         XCTAssertTrue(noDaemon.errors.contains("not running"), noDaemon.errors)
+    }
+
+    /// A TCP listener on 127.0.0.1 (a free port) that accepts and closes, until closed.
+    private final class TCPListener {
+        let fd: Int32
+        let port: UInt16
+
+        init() throws {
+            port = try freePort(on: "127.0.0.1")
+            fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0, listen(fd, 64) == 0 else { throw TestFailure("listen on 127.0.0.1:\(port): \(errno)") }
+        }
+
+        func close() { _ = Glibc.close(fd) }
     }
 
     private func killApplication(_ lab: ClusterLab, _ node: String) throws {

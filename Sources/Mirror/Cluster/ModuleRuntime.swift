@@ -408,17 +408,31 @@ final class ModuleRuntime {
 
     // MARK: Checkers and processes
 
+    /// Tests `checker` every interval while it applies here and is enabled; a checker that does
+    /// not apply or that the operator disabled counts as up at once (looked at every 100 ms).
     private func watch(_ checker: Checker) {
         var lastUp = true
+        var failure: String?
+        var nextTest = ContinuousClock.now
         while true {
             let applies = !CheckerProbe.runsOnlyWhereServing(checker) || shared.locked { published.state.isServing && processWatchArmed }
-            let up = !applies || !settings.isCheckerEnabled(name, checker.name) || CheckerProbe.passes(checker, environment: scriptEnvironment)
+            if applies && settings.isCheckerEnabled(name, checker.name) {
+                if ContinuousClock.now >= nextTest {
+                    failure = CheckerProbe.failure(of: checker, environment: scriptEnvironment)
+                    nextTest = ContinuousClock.now + checker.interval
+                }
+            } else {
+                failure = nil
+                nextTest = ContinuousClock.now
+            }
+            let up = failure == nil
             if up != lastUp {
                 lastUp = up
+                if let failure { logger.warning("module \(name): checker \(checker.name) fails: \(failure)") }
                 shared.locked { if up { published.checkersDown.remove(checker.name) } else { published.checkersDown.insert(checker.name) } }
                 post(up ? .checkerUp(checker.name) : .checkerDown(checker.name))
             }
-            sleep(checker.interval)
+            sleep(.milliseconds(100))
         }
     }
 
