@@ -100,6 +100,45 @@ public func processIsAlive(_ pid: pid_t) -> Bool {
     return state != "Z" && state != "X"
 }
 
+/// The processes (zombies left out) that are `leader` itself, belong to its session or are its
+/// children, run by `owner` if given; found in /proc, also once the leader is dead (its session
+/// stays). For an application started by a script: `setsid` daemon, a postmaster and its backends.
+public func processFamily(of leader: pid_t, owner: uid_t? = nil) -> [pid_t] {
+    var found: [pid_t] = []
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+        var info = stat()
+        guard let pid = pid_t(name), stat("/proc/\(pid)", &info) == 0, owner.map({ info.st_uid == $0 }) ?? true,
+              let fields = statFields(pid), fields.state != "Z" && fields.state != "X" else { continue }
+        if pid == leader || fields.session == leader || fields.parent == leader { found.append(pid) }
+    }
+    return found.sorted()
+}
+
+/// SIGKILL, by PID, to `leader` and its family (``processFamily(of:owner:)``) until none is left
+/// (10 s at most), as a crash would: the leader is stopped first so that it forks nothing meanwhile.
+public func killFamily(of leader: pid_t, owner: uid_t? = nil) {
+    if processIsAlive(leader) { kill(leader, SIGSTOP) }
+    let deadline = Date().addingTimeInterval(10)
+    var processes = processFamily(of: leader, owner: owner)
+    while !processes.isEmpty && Date() < deadline {
+        for pid in processes { kill(pid, SIGKILL) }
+        usleep(10_000)
+        processes = processFamily(of: leader, owner: owner)
+    }
+}
+
+/// State, parent and session of a process, from /proc/PID/stat.
+private func statFields(_ pid: pid_t) -> (state: Character, parent: pid_t, session: pid_t)? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let nameEnd = stat.lastIndex(of: ")") else { return nil }
+    let fields = stat[stat.index(after: nameEnd)...].split(separator: " ")
+    // state ppid pgrp session ...
+    guard fields.count > 3, let state = fields[0].first, let parent = pid_t(fields[1]), let session = pid_t(fields[3]) else {
+        return nil
+    }
+    return (state, parent, session)
+}
+
 /// Runs a program to completion like `runCommand`, but through posix_spawn with nothing but
 /// descriptors 0 (/dev/null), 1 and 2 (files read back afterwards), plus `passing` (child
 /// descriptor → parent descriptor, child numbers above 2). For commands that leave a daemon

@@ -114,6 +114,12 @@ public final class NetworkLab {
         try runCommand(["nsenter", "--net=\(namespacePath(host))"] + arguments, timeout: timeout)
     }
 
+    /// Takes the host's interface down or up again: down, the host neither sends nor answers
+    /// anything on the segment (not even ARP), as a dead machine or a cut cable.
+    public func setLink(of host: Host, up: Bool) throws {
+        try mustRun(["ip", "-n", namespace(host), "link", "set", interface(host), up ? "up" : "down"])
+    }
+
     /// Starts a `NameServer` answering the host's name on `port` in its namespace (all addresses).
     public func startNameServer(in host: Host, port: UInt16) throws {
         let server = try run(in: host) { try NameServer(name: host.rawValue, port: port) }

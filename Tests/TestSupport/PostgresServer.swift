@@ -22,6 +22,14 @@ public final class PostgresServer {
         logFile = socketDirectory + "/server.log"
     }
 
+    /// Takes the server running on `data` (started by someone else, e.g. a cluster module's start
+    /// script) as this one: its postmaster is read from postmaster.pid. False if there is none.
+    @discardableResult
+    public func adoptRunningServer() -> Bool {
+        postmasterPID = readPostmasterPID()
+        return postmasterPID.map(processIsAlive) ?? false
+    }
+
     public static var postgresAccount: (uid: uid_t, gid: gid_t)? {
         guard let account = getpwnam("postgres") else { return nil }
         return (account.pointee.pw_uid, account.pointee.pw_gid)
@@ -73,25 +81,13 @@ public final class PostgresServer {
     /// the postmaster is dead.
     public func serverProcesses() -> [pid_t] {
         guard let leader = postmasterPID, let account = Self.postgresAccount else { return [] }
-        var found: [pid_t] = []
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            var owner = stat()
-            guard let pid = pid_t(name), stat("/proc/\(pid)", &owner) == 0, owner.st_uid == account.uid,
-                  let fields = statFields(pid), fields.state != "Z" && fields.state != "X" else { continue }
-            if pid == leader || fields.session == leader || fields.parent == leader { found.append(pid) }
-        }
-        return found.sorted()
+        return processFamily(of: leader, owner: account.uid)
     }
 
     /// SIGKILL to every process of the server, by PID, until none is left (a crash).
     public func kill9() {
-        let deadline = Date().addingTimeInterval(10)
-        var processes = serverProcesses()
-        while !processes.isEmpty && Date() < deadline {
-            for pid in processes { kill(pid, SIGKILL) }
-            usleep(10_000)
-            processes = serverProcesses()
-        }
+        guard let leader = postmasterPID, let account = Self.postgresAccount else { return }
+        killFamily(of: leader, owner: account.uid)
     }
 
     /// Waits until the postmaster, once dead, is reaped (its PID gone from /proc): until then a
@@ -130,17 +126,5 @@ public final class PostgresServer {
     private func readPostmasterPID() -> pid_t? {
         guard let text = try? String(contentsOfFile: data + "/postmaster.pid", encoding: .utf8) else { return nil }
         return text.split(separator: "\n").first.flatMap { pid_t($0) }
-    }
-
-    /// State, parent and session of a process, from /proc/PID/stat.
-    private func statFields(_ pid: pid_t) -> (state: Character, parent: pid_t, session: pid_t)? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let nameEnd = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: nameEnd)...].split(separator: " ")
-        // state ppid pgrp session ...
-        guard fields.count > 3, let state = fields[0].first, let parent = pid_t(fields[1]), let session = pid_t(fields[3]) else {
-            return nil
-        }
-        return (state, parent, session)
     }
 }
