@@ -42,10 +42,10 @@ final class FailoverTests: XCTestCase {
 
         try lab.start("node1")
         try lab.waitFor("AM", "SECOND", "PRIM")
+        try lab.waitUntilUpToDate("node1", "AM")
         XCTAssertEqual(try String(contentsOfFile: primary + "/alone", encoding: .utf8), "written alone\n")
         XCTAssertTrue(lab.log(of: "node2").contains("resync by change map"), "only what changed travels")
         XCTAssertEqual(lab.starts("node1", "AM"), 1, "no automatic switch back")
-        try lab.waitUntilUpToDate("node1", "AM")
         let verify = lab.ok("node2", ["verify", "-m", "AM"])
         XCTAssertTrue(verify.contains("identical between node2 and node1"), verify)
         let timeline = try XCTUnwrap(report("node2", lab)?.lastFailover)

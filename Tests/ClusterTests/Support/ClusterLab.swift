@@ -328,25 +328,32 @@ final class ClusterLab {
     }
 
     /// The module's state on `node` as its daemon reports it (nil if the daemon does not answer).
-    func state(_ node: String, _ module: String) -> String? {
+    func state(_ node: String, _ module: String) -> String? { report(node, module)?.localState }
+
+    /// The module as `node`'s daemon reports it (nil if the daemon does not answer).
+    func report(_ node: String, _ module: String) -> ModuleReport? {
         let result = clusterctl(node, ["status", "-m", module, "--json"])
         guard result.status == 0, let response = try? ControlJSON.decode(ControlResponse.self, from: Array(result.output.utf8)) else {
             return nil
         }
-        return response.status?.modules.first?.localState
+        return response.status?.modules.first
     }
 
     /// Waits until the module is in `first` on node1 and `second` on node2 (nil: daemon down);
-    /// returns the seconds it took.
+    /// returns the seconds it took. A (PRIM, SECOND) pair counts once the PRIM replicates to an
+    /// up-to-date SECOND (its resync done), so that what is written next reaches both copies.
     @discardableResult
     func waitFor(_ module: String, _ first: String?, _ second: String?, timeout: TimeInterval = 20,
                  file: StaticString = #filePath, line: UInt = #line) throws -> TimeInterval {
         let started = Date()
         var last: (String?, String?) = (nil, nil)
         while Date().timeIntervalSince(started) < timeout {
-            last = (processes["node1"]?.isRunning == true ? state("node1", module) : nil,
-                    processes["node2"]?.isRunning == true ? state("node2", module) : nil)
-            if last.0 == first && last.1 == second { return Date().timeIntervalSince(started) }
+            let reports = Self.nodes.map { processes[$0]?.isRunning == true ? report($0, module) : nil }
+            last = (reports[0]?.localState, reports[1]?.localState)
+            let replicating = reports.allSatisfy { report in
+                report?.localState != "PRIM" || report?.replication?.hasSuffix("up to date") == true
+            }
+            if last.0 == first && last.1 == second && replicating { return Date().timeIntervalSince(started) }
             usleep(100_000)
         }
         XCTFail("module \(module): wanted (\(first ?? "down"), \(second ?? "down")), still (\(last.0 ?? "down"), \(last.1 ?? "down")) after \(timeout) s\n"
