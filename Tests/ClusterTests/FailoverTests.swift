@@ -103,7 +103,7 @@ final class FailoverTests: XCTestCase {
         XCTAssertTrue(status.contains("B: node1 SECOND, node2 PRIM"), status)
 
         lab.crash("node2")
-        try lab.waitFor("A", "PRIM", nil, timeout: 10)
+        try lab.waitFor("A", "ALONE", nil, timeout: 10)
         try lab.waitFor("B", "ALONE", nil, timeout: 10)
         XCTAssertEqual(try String(contentsOfFile: lab.directory("node1", "B") + "/f", encoding: .utf8), "b")
     }

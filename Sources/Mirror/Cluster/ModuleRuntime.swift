@@ -334,7 +334,12 @@ final class ModuleRuntime {
         case .mountReadWrite:
             shared.locked { linksUpToDate = [] }
             for (index, unit) in units.enumerated() {
-                try unit.mountReadWrite(startAlone: { [data] in try data.startAlone() },
+                // The new generation is announced at once (not at the next tick): the SECOND
+                // stops counting itself up to date as soon as possible.
+                try unit.mountReadWrite(startAlone: { [self] in
+                                            try data.startAlone()
+                                            post(.localDataChanged(data.summary))
+                                        },
                                         observer: LinkObserver(mayConnect: { [self] in peerIsSecond },
                                                                resyncEnded: { [self] in linkResyncEnded(index, upToDate: $0) }))
             }
