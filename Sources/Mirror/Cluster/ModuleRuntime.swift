@@ -456,7 +456,7 @@ final class ModuleRuntime {
                 shared.locked { if up { published.checkersDown.remove(checker.name) } else { published.checkersDown.insert(checker.name) } }
                 post(up ? .checkerUp(checker.name) : .checkerDown(checker.name))
             }
-            sleep(.milliseconds(100))
+            Pause.sleep(for: .milliseconds(100))
         }
     }
 
@@ -464,7 +464,7 @@ final class ModuleRuntime {
 
     private func watchProcesses() {
         while true {
-            sleep(.milliseconds(500))
+            Pause.sleep(for: .milliseconds(500))
             guard shared.locked({ processWatchArmed }), settings.isErrdEnabled(name) else { continue }
             if let dead = processes.deadProcess() {
                 logger.warning("module \(name): process \(dead) is not running")
@@ -474,10 +474,6 @@ final class ModuleRuntime {
         }
     }
 
-    private func sleep(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
-    }
 
     // MARK: Status
 
