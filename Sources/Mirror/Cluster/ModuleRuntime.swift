@@ -341,7 +341,8 @@ final class ModuleRuntime {
                                             post(.localDataChanged(data.summary))
                                         },
                                         observer: LinkObserver(mayConnect: { [self] in peerIsSecond },
-                                                               resyncEnded: { [self] in linkResyncEnded(index, upToDate: $0) }))
+                                                               resyncEnded: { [self] in linkResyncEnded(index, upToDate: $0) },
+                                                               peerGone: { [self] in shared.locked { _ = linksUpToDate.remove(index) } }))
             }
             batch.timeline?.mark("mounted read-write")
         case .mountReadOnly:
