@@ -115,7 +115,6 @@ final class PrimaryLink {
 
     /// Reconnects whenever the peer is gone.
     private func keepPeer() {
-        var replicating = false
         while !stopped {
             if let sender = replicator.currentSender {
                 if sender.isConnected {
@@ -124,10 +123,6 @@ final class PrimaryLink {
                 }
                 // Lost while nobody was writing: alone from now on, then look for the peer again.
                 replicator.detach(because: "peer lost (\(sender.lossReason ?? "unknown reason"))")
-            }
-            if replicating {
-                replicating = false
-                observer?.peerGone()
             }
             if let observer, !observer.mayConnect() {
                 usleep(100_000)
@@ -148,7 +143,6 @@ final class PrimaryLink {
             switch negotiate(sender) {
             case .lead(let method, let dirty):
                 replicator.attach(sender, resyncing: true)
-                replicating = true
                 let upToDate = resync(sender, method: method, peerDirty: dirty)
                 observer?.resyncEnded(upToDate)
                 if upToDate {
@@ -235,8 +229,6 @@ struct LinkObserver {
     let mayConnect: () -> Bool
     /// A resync ended: true when the peer's copy is up to date.
     let resyncEnded: (Bool) -> Void
-    /// The peer this link replicated to is gone (its copy no longer follows this one).
-    let peerGone: () -> Void
 }
 
 /// Runs a closure periodically on its own thread until stopped.

@@ -101,7 +101,7 @@ final class FailoverTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: lab.directory("node2", "AM") + "/maintenance", encoding: .utf8), "during maintenance\n")
         let resyncs = lab.log(of: "node1").split(separator: "\n").filter { $0.contains("is up to date: resync by") }
         XCTAssertEqual(resyncs.count, 2, resyncs.joined(separator: "\n"))
-        XCTAssertTrue(resyncs.last?.contains("resync by change map") == true, "\(resyncs.last ?? "")")
+        XCTAssertTrue(resyncs.last?.contains("resync by change map") == true, lab.log(of: "node1") + "\n--- node2:\n" + lab.log(of: "node2"))
     }
 
     /// Module A primary on node1 while module B is primary on node2, each failing over alone.

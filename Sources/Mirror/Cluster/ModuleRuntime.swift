@@ -334,15 +334,16 @@ final class ModuleRuntime {
         case .mountReadWrite:
             shared.locked { linksUpToDate = [] }
             for (index, unit) in units.enumerated() {
-                // The new generation is announced at once (not at the next tick): the SECOND
-                // stops counting itself up to date as soon as possible.
+                // Replication is lost: this directory's peer copy no longer follows. The new
+                // generation is announced at once (not at the next tick): the SECOND stops
+                // counting itself up to date as soon as possible.
                 try unit.mountReadWrite(startAlone: { [self] in
+                                            shared.locked { _ = linksUpToDate.remove(index) }
                                             try data.startAlone()
                                             post(.localDataChanged(data.summary))
                                         },
                                         observer: LinkObserver(mayConnect: { [self] in peerIsSecond },
-                                                               resyncEnded: { [self] in linkResyncEnded(index, upToDate: $0) },
-                                                               peerGone: { [self] in shared.locked { _ = linksUpToDate.remove(index) } }))
+                                                               resyncEnded: { [self] in linkResyncEnded(index, upToDate: $0) }))
             }
             batch.timeline?.mark("mounted read-write")
         case .mountReadOnly:
