@@ -84,7 +84,7 @@ final class LoadingTests: XCTestCase {
         let summary = try ClusterConfiguration.load(path: ClusterFiles.examplePath).summary
         for expected in [
             "cluster \"demo\": 2 nodes, 1 module",
-            "heartbeat every 1 s, peer lost after 5 s; ack timeout 3 s; region size 1 MiB; witness 127.0.0.3:7790",
+            "heartbeat every 0.5 s, peer lost after 3 s; ack timeout 3 s; region size 1 MiB; witness 127.0.0.3:7790",
             "node \"node1\": replication 127.0.0.1:7788; heartbeat 127.0.0.1:7789; path prefix /var/lib/mirror-demo/node1",
             "directories: /var/lib/postgresql/15/main",
             "virtual IPs: 10.77.0.100/24 on veth-am",
