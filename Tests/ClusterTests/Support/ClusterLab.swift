@@ -88,6 +88,9 @@ final class ClusterLab {
                 _ = try scratch.sub("\(node)/srv/\(module.name)")
                 _ = try scratch.sub("\(node)/log")
             }
+            // The prefix stands for the node's root: its /run, /var/lib, /var/run and /var/log
+            // exist (0755) before the daemon creates its own directories under them (0700).
+            for directory in ["run", "var/lib", "var/run", "var/log"] { _ = try scratch.sub("\(node)/\(directory)") }
         }
         for module in modules {
             text += """
@@ -346,6 +349,14 @@ final class ClusterLab {
         XCTFail("module \(module): wanted (\(first ?? "down"), \(second ?? "down")), still (\(last.0 ?? "down"), \(last.1 ?? "down")) after \(timeout) s\n"
             + "node1:\n\(log(of: "node1").suffix(3000))\nnode2:\n\(log(of: "node2").suffix(3000))", file: file, line: line)
         throw TestFailure("states not reached")
+    }
+
+    /// The module's report on `node` (`clusterctl status -m MODULE --json`): states, last
+    /// failover's timeline...; nil if the daemon does not answer.
+    func report(_ node: String, _ module: String) -> ModuleReport? {
+        let result = clusterctl(node, ["status", "-m", module, "--json"])
+        guard result.status == 0 else { return nil }
+        return (try? ControlJSON.decode(ControlResponse.self, from: Array(result.output.utf8)))?.status?.modules.first
     }
 
     // MARK: Data
