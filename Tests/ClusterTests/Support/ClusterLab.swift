@@ -23,9 +23,9 @@ final class ClusterLab {
         /// `[[module.vip]]` entries: address with prefix length ("10.77.0.100/24") and interface.
         var virtualIPs: [(address: String, interface: String)] = []
         /// The application's start and stop scripts (their text); nil: the lab's `sleep` service.
-        /// Either records its application's leading process (a `setsid` daemon, a postmaster) in
-        /// `$MIRROR_PATH_PREFIX/log/$MIRROR_MODULE.pid`, so that the lab can kill it and its
-        /// children by PID (``crash(_:)``, teardown).
+        /// Like the lab's, they record the application's leading process (a `setsid` daemon, a
+        /// postmaster) in `$MIRROR_PATH_PREFIX/log/$MIRROR_MODULE.pid`, so that the lab can kill
+        /// it with its session and children by PID (``crash(_:)``, teardown).
         var scripts: (start: String, stop: String)?
     }
 
@@ -247,7 +247,7 @@ final class ClusterLab {
         throw TestFailure("\(node) did not log \"\(text)\" within \(timeout) s:\n\(log(of: node).suffix(3000))")
     }
 
-    /// Waits until `node`'s log has `count` lines containing `text`; returns the last one.
+    /// Waits until `node`'s log has `count` lines containing `text`; returns the `count`th.
     @discardableResult
     func waitForLog(of node: String, containing text: String, count: Int, timeout: TimeInterval = 10) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
@@ -259,14 +259,9 @@ final class ClusterLab {
         throw TestFailure("\(node) did not log \"\(text)\" \(count) times within \(timeout) s:\n\(log(of: node).suffix(3000))")
     }
 
-    /// How many takeovers `node` has completed (and timed) since the lab started: its modules
-    /// became PRIM or ALONE and every action of that step is done (mount, virtual IPs, start script).
-    func takeovers(_ node: String) -> Int {
-        log(of: node).split(separator: "\n").filter { $0.contains(": timeline (from ") }.count
-    }
-
-    /// Waits until `node` has completed its `count`th takeover (``takeovers(_:)``); returns its
-    /// timeline line.
+    /// Waits until `node` has completed its `count`th takeover since the lab started (a module
+    /// became PRIM or ALONE there and every action of that step is done: mount, virtual IPs,
+    /// start script; the daemon then logs its timeline); returns that timeline line.
     @discardableResult
     func waitForTakeover(_ node: String, count: Int, timeout: TimeInterval = 20) throws -> String {
         try waitForLog(of: node, containing: ": timeline (from ", count: count, timeout: timeout)
