@@ -201,7 +201,7 @@ final class ClusterLab {
         if let running = processes[node], running.isRunning { throw TestFailure("\(node) already runs") }
         logCounter += 1
         let log = "\(scratch.path)/\(node)-\(logCounter).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        guard FileManager.default.createFile(atPath: log, contents: nil) else { throw TestFailure("cannot create \(log)") }
         let process = Process()
         let arguments = ["run", "--config", configPath, "--node", node, "--foreground"]
         switch network {
