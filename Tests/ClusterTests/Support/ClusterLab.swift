@@ -23,9 +23,9 @@ final class ClusterLab {
         /// `[[module.vip]]` entries: address with prefix length ("10.77.0.100/24") and interface.
         var virtualIPs: [(address: String, interface: String)] = []
         /// The application's start and stop scripts (their text); nil: the lab's `sleep` service.
-        /// Either records its application's leading process (a `setsid` daemon, a postmaster) in
-        /// `$MIRROR_PATH_PREFIX/log/$MIRROR_MODULE.pid`, so that the lab can kill it and its
-        /// children by PID (``crash(_:)``, teardown).
+        /// Like the lab's, they record the application's leading process (a `setsid` daemon, a
+        /// postmaster) in `$MIRROR_PATH_PREFIX/log/$MIRROR_MODULE.pid`, so that the lab can kill
+        /// it with its session and children by PID (``crash(_:)``, teardown).
         var scripts: (start: String, stop: String)?
     }
 
@@ -94,6 +94,9 @@ final class ClusterLab {
                 _ = try scratch.sub("\(node)/srv/\(module.name)")
                 _ = try scratch.sub("\(node)/log")
             }
+            // The prefix stands for the node's root: its /run, /var/lib, /var/run and /var/log
+            // exist (0755) before the daemon creates its own directories under them (0700).
+            for directory in ["run", "var/lib", "var/run", "var/log"] { _ = try scratch.sub("\(node)/\(directory)") }
         }
         for module in modules {
             text += """
@@ -204,7 +207,7 @@ final class ClusterLab {
         if let running = processes[node], running.isRunning { throw TestFailure("\(node) already runs") }
         logCounter += 1
         let log = "\(scratch.path)/\(node)-\(logCounter).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        guard FileManager.default.createFile(atPath: log, contents: nil) else { throw TestFailure("cannot create \(log)") }
         let process = Process()
         let arguments = ["run", "--config", configPath, "--node", node, "--foreground"]
         switch network {
@@ -250,7 +253,7 @@ final class ClusterLab {
         throw TestFailure("\(node) did not log \"\(text)\" within \(timeout) s:\n\(log(of: node).suffix(3000))")
     }
 
-    /// Waits until `node`'s log has `count` lines containing `text`; returns the last one.
+    /// Waits until `node`'s log has `count` lines containing `text`; returns the `count`th.
     @discardableResult
     func waitForLog(of node: String, containing text: String, count: Int, timeout: TimeInterval = 10) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
@@ -262,14 +265,9 @@ final class ClusterLab {
         throw TestFailure("\(node) did not log \"\(text)\" \(count) times within \(timeout) s:\n\(log(of: node).suffix(3000))")
     }
 
-    /// How many takeovers `node` has completed (and timed) since the lab started: its modules
-    /// became PRIM or ALONE and every action of that step is done (mount, virtual IPs, start script).
-    func takeovers(_ node: String) -> Int {
-        log(of: node).split(separator: "\n").filter { $0.contains(": timeline (from ") }.count
-    }
-
-    /// Waits until `node` has completed its `count`th takeover (``takeovers(_:)``); returns its
-    /// timeline line.
+    /// Waits until `node` has completed its `count`th takeover since the lab started (a module
+    /// became PRIM or ALONE there and every action of that step is done: mount, virtual IPs,
+    /// start script; the daemon then logs its timeline); returns that timeline line.
     @discardableResult
     func waitForTakeover(_ node: String, count: Int, timeout: TimeInterval = 20) throws -> String {
         try waitForLog(of: node, containing: ": timeline (from ", count: count, timeout: timeout)
