@@ -89,10 +89,11 @@ public struct CheckerReport: Codable, Equatable, Sendable {
     }
 }
 
-/// The steps of a failover, timed from the fault that caused it.
+/// The steps of the last time this node started serving, timed from when it last heard its peer
+/// (for a failover, about when the peer died).
 public struct FailoverTimeline: Codable, Equatable, Sendable {
-    /// In the order they happened: "fault seen" (at 0), "peer declared lost", "promoted",
-    /// "virtual IP added", "application started"...
+    /// In the order they happened: "peer last heard (this node was SECOND)" (at 0), "decided to
+    /// serve", "mounted read-write", "virtual IP added", "application started".
     public var steps: [TimelineStep]
 
     public init(steps: [TimelineStep]) { self.steps = steps }

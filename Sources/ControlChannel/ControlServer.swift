@@ -114,7 +114,9 @@ public final class ControlServer: @unchecked Sendable {
 
     // MARK: - Creating the socket
 
-    private static func makeParent(of path: String) throws {
+    /// Creates the socket's directory (mode 0700) and its missing ancestors (mode 0755, as
+    /// `mkdir -p` would: other users, e.g. an application's, may need to pass through them).
+    private static func makeParent(of path: String, mode: mode_t = 0o700) throws {
         let parent = String(path[..<path.lastIndex(of: "/")!])
         guard !parent.isEmpty else { return }
         var status = stat()
@@ -127,11 +129,11 @@ public final class ControlServer: @unchecked Sendable {
         guard errno == ENOENT else {
             throw ControlServerError(path: path, problem: "cannot be created: \(SystemError.last("stat \(parent)"))")
         }
-        try makeParent(of: parent)
-        guard mkdir(parent, 0o700) == 0 || errno == EEXIST else {
+        try makeParent(of: parent, mode: 0o755)
+        guard mkdir(parent, mode) == 0 || errno == EEXIST else {
             throw ControlServerError(path: path, problem: "cannot be created: \(SystemError.last("mkdir \(parent)"))")
         }
-        chmod(parent, 0o700)  // whatever the umask
+        chmod(parent, mode)  // whatever the umask
     }
 
     /// A socket bound to `path`. An existing socket file is replaced only when nothing answers

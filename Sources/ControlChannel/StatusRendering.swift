@@ -9,8 +9,11 @@ extension ClusterStatusReport {
     ///       checker pg-port (tcp): enabled, up
     ///       virtual IPs: 192.168.1.10/24
     ///       last failover:
-    ///            0 ms  fault seen
-    ///         3012 ms  peer declared lost
+    ///            0 ms  peer last heard (this node was SECOND)
+    ///         3005 ms  decided to serve
+    ///         3009 ms  mounted read-write
+    ///         3021 ms  virtual IP added
+    ///         3290 ms  application started
     ///       note: waiting for node2
     ///
     /// This node comes first on the state line. Lines with nothing to say (no resync, no checkers,

@@ -49,7 +49,8 @@ final class FailoverTests: XCTestCase {
         let verify = lab.ok("node2", ["verify", "-m", "AM"])
         XCTAssertTrue(verify.contains("identical between node2 and node1"), verify)
         let timeline = try XCTUnwrap(report("node2", lab)?.lastFailover)
-        XCTAssertEqual(timeline.steps.map(\.name), ["decided to serve", "mounted read-write", "application started"])
+        XCTAssertEqual(timeline.steps.map(\.name), ["peer last heard (this node was SECOND)", "decided to serve", "mounted read-write",
+                                                     "application started"])
     }
 
     /// `stop` on the PRIM: the SECOND takes over as soon as the PRIM has stopped its application

@@ -13,7 +13,8 @@ final class NamespaceClusterTests: XCTestCase {
     /// node1 serves behind the VIP; node1 dies (kill -9 of its daemon and application, its link
     /// cut: a dead machine answers no ARP); node2 takes over the address and the client's ARP
     /// entry follows the gratuitous ARP; node1 returns (link up, daemon started) with the address
-    /// still on its interface and its daemon removes it before becoming SECOND.
+    /// still on its interface and its daemon removes it before becoming SECOND; after a swap,
+    /// only node1's daemon dies (its kernel keeps the address) and node2 takes it over all the same.
     func testVirtualIPFollowsTheServingNode() throws {
         let network = try NetworkLab()
         let lab = try ClusterLab(modules: [ClusterLab.ModuleSpec(name: "AM", virtualIPs: [("\(Self.vip)/24", "veth-am")])],
@@ -55,5 +56,17 @@ final class NamespaceClusterTests: XCTestCase {
         XCTAssertFalse(try network.addresses(on: .node2).contains("\(Self.vip)/24"), "removed where the module stopped serving")
         XCTAssertEqual(try network.neighbour(in: .client, of: Self.vip)?.mac, node1MAC)
         XCTAssertEqual(try network.run(in: .client) { try fetchLine(host: Self.vip, port: Self.port, timeout: 2) }, "node1")
+
+        // Only node1's daemon and application die; its kernel stays up, still holding the VIP.
+        // node2 must take the address over anyway (no probe refusal) and the client follow it.
+        lab.crash("node1")
+        try lab.waitFor("AM", nil, "ALONE", timeout: 10)
+        try lab.waitForTakeover("node2", count: 2)
+        XCTAssertTrue(try network.addresses(on: .node2).contains("\(Self.vip)/24"))
+        XCTAssertEqual(try network.neighbour(in: .client, of: Self.vip)?.mac, node2MAC, "moved by the gratuitous ARP")
+        XCTAssertEqual(try network.run(in: .client) { try fetchLine(host: Self.vip, port: Self.port, timeout: 2) }, "node2")
+        try lab.start("node1")
+        try lab.waitFor("AM", "SECOND", "PRIM")
+        XCTAssertFalse(try network.addresses(on: .node1).contains("\(Self.vip)/24"), "removed by the returning daemon")
     }
 }

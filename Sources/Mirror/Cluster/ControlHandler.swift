@@ -200,7 +200,10 @@ final class ControlHandler {
             guard let text = unit.status.value(of: "peer") else { return nil }
             return runtime.units.count == 1 ? text : "\(unit.plan.name): \(text)"
         }.joined(separator: "; ") : nil
-        let timeline = snapshot.timeline.map { FailoverTimeline(steps: $0.steps.map { TimelineStep(name: $0.0, atMilliseconds: Int($0.1)) }) }
+        let timeline = snapshot.timeline.map { timeline in
+            FailoverTimeline(steps: [TimelineStep(name: "peer last heard (this node was \(timeline.from))", atMilliseconds: 0)]
+                + timeline.steps.map { TimelineStep(name: $0.0, atMilliseconds: Int($0.1)) })
+        }
         return ModuleReport(name: runtime.name, localState: snapshot.state.rawValue,
                             peerState: runtime.peerVisible ? snapshot.peerState?.rawValue : nil, peerVisible: runtime.peerVisible,
                             generations: snapshot.generations.map { "\($0)" } ?? "not loaded",

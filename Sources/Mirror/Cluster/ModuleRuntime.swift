@@ -358,12 +358,28 @@ final class ModuleRuntime {
             armProcessWatch(false)
             try runScript(\.stop, "stop")
         case .addVirtualIP:
-            let manager = VirtualIPManager()
+            // No ARP probe: the state machine decided this node serves; a node whose daemon died
+            // may still hold the address in its kernel and answer the probe. One gratuitous ARP
+            // round now, two more in the background, so the start script does not wait for them.
+            let manager = VirtualIPManager(options: .init(announcements: 1, probeTimeout: nil))
             for vip in virtualIPs {
                 let outcome = try manager.add(vip)
                 logger.info("module \(name): virtual IP \(vip) \(outcome == .added ? "added" : "already present"), announced")
             }
-            if !virtualIPs.isEmpty { batch.timeline?.mark("virtual IP added") }
+            if !virtualIPs.isEmpty {
+                batch.timeline?.mark("virtual IP added")
+                let addresses = virtualIPs
+                BackgroundThread.start { [logger, name] in
+                    for _ in 0..<2 {
+                        Pause.sleep(for: .milliseconds(200))
+                        for vip in addresses {
+                            do { _ = try manager.announce(vip.address, on: vip.interface) } catch {
+                                logger.warning("module \(name): announcing \(vip) again: \(error)")
+                            }
+                        }
+                    }
+                }
+            }
         case .removeVirtualIP:
             let manager = VirtualIPManager()
             for vip in virtualIPs {

@@ -3,7 +3,8 @@ import Glibc
 
 /// Runs a module's start or stop script, or a script checker: the program with its arguments,
 /// in its own process group, output to the daemon's log, no descriptor of the daemon inherited
-/// (FUSE devices, sockets), killed with its group after the timeout.
+/// (FUSE devices, sockets), umask 022 (not the daemon's 0, which ReplFS needs), killed with its
+/// group after the timeout.
 enum ScriptRunner {
     /// How a script ended.
     enum Outcome: Equatable, CustomStringConvertible {
@@ -56,13 +57,14 @@ enum ScriptRunner {
         }
         for (key, value) in environment { variables[key] = value }
         let envp = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        let argv = arguments.map { strdup($0) } + [nil]
+        // posix_spawn cannot set a umask: a shell sets it, then becomes the program.
+        let argv = (["/bin/sh", "-c", "umask 022; exec \"$0\" \"$@\""] + arguments).map { strdup($0) } + [nil]
         defer {
             envp.forEach { free($0) }
             argv.forEach { free($0) }
         }
         var pid = pid_t()
-        let rc = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
+        let rc = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, envp)
         guard rc == 0 else { return .cannotStart(String(cString: strerror(rc))) }
         let deadline = ContinuousClock.now + timeout
         var status: Int32 = 0

@@ -24,11 +24,14 @@ final class UnitState {
                              aloneSince: generations.aloneSince, dirty: dirty, dirtyListComplete: !truncated), truncated)
     }
 
+    /// Creates the unit's directory (0700) and its missing ancestors (0755, as `mkdir -p`: under
+    /// a path prefix they are the node's /var, /var/lib..., which applications must pass through).
     private static func makeDirectories(_ path: String) throws {
         var built = ""
-        for component in path.split(separator: "/") {
+        let components = path.split(separator: "/")
+        for (position, component) in components.enumerated() {
             built += "/" + component
-            if mkdir(built, 0o700) != 0 && errno != EEXIST {
+            if mkdir(built, position == components.count - 1 ? 0o700 : 0o755) != 0 && errno != EEXIST {
                 throw StateFileError(path: built, problem: "cannot be created: \(FSError.last)")
             }
         }
