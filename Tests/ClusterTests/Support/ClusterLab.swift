@@ -15,6 +15,12 @@ final class ClusterLab {
         var name: String
         var checkers: String = ""
         var processMonitor = false
+        /// Replicated directories (default: /srv/NAME, the lab's shell service's).
+        var directories: [String]? = nil
+        /// Start and stop scripts (default: the lab's shell service).
+        var scripts: (start: String, stop: String)? = nil
+
+        var replicated: [String] { directories ?? ["/srv/\(name)"] }
     }
 
     let scratch: ScratchDirectory
@@ -53,7 +59,7 @@ final class ClusterLab {
 
                 """
             for module in modules {
-                _ = try scratch.sub("\(node)/srv/\(module.name)")
+                for directory in module.replicated { _ = try scratch.sub(node + directory) }
                 _ = try scratch.sub("\(node)/log")
             }
         }
@@ -61,9 +67,9 @@ final class ClusterLab {
             text += """
                 [[module]]
                 name = "\(module.name)"
-                directories = ["/srv/\(module.name)"]
-                start = "\(scratch.path)/scripts/start"
-                stop = "\(scratch.path)/scripts/stop"
+                directories = [\(module.replicated.map { "\"\($0)\"" }.joined(separator: ", "))]
+                start = "\(module.scripts?.start ?? scratch.path + "/scripts/start")"
+                stop = "\(module.scripts?.stop ?? scratch.path + "/scripts/stop")"
 
                 """
             if module.processMonitor {
@@ -114,7 +120,7 @@ final class ClusterLab {
         for node in Self.nodes {
             for module in modules {
                 killApplication(node: node, module: module.name)
-                _ = umount2(directory(node, module.name), Int32(MNT_DETACH))
+                for directory in module.replicated { _ = umount2(path(node, directory), Int32(MNT_DETACH)) }
             }
         }
     }
@@ -126,7 +132,7 @@ final class ClusterLab {
         if let running = processes[node], running.isRunning { throw TestFailure("\(node) already runs") }
         logCounter += 1
         let log = "\(scratch.path)/\(node)-\(logCounter).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: mirrorExecutable)
         process.arguments = ["run", "--config", configPath, "--node", node, "--foreground"]
@@ -245,6 +251,12 @@ final class ClusterLab {
 
     /// The module's directory on `node` (its mount while the daemon runs).
     func directory(_ node: String, _ module: String) -> String { "\(scratch.path)/\(node)/srv/\(module)" }
+
+    /// `node`'s path prefix (its own copies, state directory, control socket).
+    func prefix(_ node: String) -> String { "\(scratch.path)/\(node)" }
+
+    /// A path of the cluster file (a replicated directory, a pid file) as `node` sees it.
+    func path(_ node: String, _ clusterPath: String) -> String { prefix(node) + clusterPath }
 
     /// How many times the application was started on `node`.
     func starts(_ node: String, _ module: String) -> Int {
