@@ -83,7 +83,8 @@ let package = Package(
         // The control socket between clusterctl and the daemon: JSON messages, server, client,
         // the status text, the module settings file's format (Glibc and FoundationEssentials only).
         .target(name: "ControlChannel"),
-        // Helpers shared by the test targets: seeded generators, scratch directories, tree snapshots.
+        // Helpers shared by the test targets: seeded generators, scratch directories, tree snapshots, commands,
+        // the network namespace lab (node1, node2, client on a bridge), a PostgreSQL server run by the tests.
         .target(name: "TestSupport", dependencies: ["CLinux"], path: "Tests/TestSupport"),
         .testTarget(name: "MirrorCoreTests", dependencies: ["MirrorCore", "TestSupport"]),
         .testTarget(

@@ -214,7 +214,7 @@ final class States: @unchecked Sendable {
 func connectLoopback(port: UInt16, host: String = "127.0.0.1") throws -> Int32 {
     let v6 = host.contains(":")
     let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { throw LabFailure("socket: \(String(cString: strerror(errno)))") }
+    guard fd >= 0 else { throw TestFailure("socket: \(String(cString: strerror(errno)))") }
     var result: Int32
     if v6 {
         var address = sockaddr_in6()
@@ -236,7 +236,7 @@ func connectLoopback(port: UInt16, host: String = "127.0.0.1") throws -> Int32 {
     guard result == 0 else {
         let message = String(cString: strerror(errno))
         close(fd)
-        throw LabFailure("connect [\(host)]:\(port): \(message)")
+        throw TestFailure("connect [\(host)]:\(port): \(message)")
     }
     return fd
 }
@@ -248,7 +248,7 @@ func readAll(_ fd: Int32, timeout: Double) throws -> HTTPAnswer {
     var chunk = [UInt8](repeating: 0, count: 4096)
     while true {
         let remaining = deadline - now()
-        guard remaining > 0 else { throw LabFailure("no end of answer within \(timeout) s; got \(bytes.count) bytes") }
+        guard remaining > 0 else { throw TestFailure("no end of answer within \(timeout) s; got \(bytes.count) bytes") }
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         guard poll(&descriptor, 1, Int32(max(1, remaining * 1000))) > 0 else { continue }
         let count = recv(fd, &chunk, chunk.count, 0)

@@ -88,6 +88,7 @@ final class ModuleRuntime {
 
     /// Starts the module's threads and loads its data state; `autostart` starts it (boot on).
     func start(autostart: Bool) {
+        removeLeftoverVirtualIPs()
         BackgroundThread.start { [self] in eventLoop() }
         BackgroundThread.start { [self] in actionLoop() }
         for checker in module.checkers { BackgroundThread.start { [self] in watch(checker) } }
@@ -96,6 +97,24 @@ final class ModuleRuntime {
         lastSummary = loaded
         post(.localDataLoaded(loaded))
         if autostart { post(.command(.start)) }
+    }
+
+    /// A module whose daemon starts serves nothing here yet (STOP): one of its virtual IPs still on
+    /// this node was left by a daemon that died while serving (kill -9, crash) on a machine that
+    /// stayed up. It is removed before anything else, or this node would go on answering ARP for
+    /// it while the peer serves, splitting the clients between the two.
+    private func removeLeftoverVirtualIPs() {
+        let manager = VirtualIPManager()
+        for vip in virtualIPs {
+            do {
+                guard try manager.isPresent(vip) else { continue }
+                if try manager.remove(vip) == .removed {
+                    logger.warning("module \(name): virtual IP \(vip) was still here, left by a previous run that served; removed (this node serves nothing yet)")
+                }
+            } catch {
+                logger.error("module \(name): cannot check or remove a virtual IP \(vip) left by a previous run: \(error)")
+            }
+        }
     }
 
     // MARK: Events

@@ -4,41 +4,71 @@ import Glibc
 import TestSupport
 import XCTest
 
-/// Two cluster daemons (`mirror run` without `--role`) on this machine: node1 on 127.0.0.1 and
-/// node2 on 127.0.0.2 (free ports), each with its own path prefix under a scratch directory, so
-/// its own copies, state directory and control socket. Each module's application is a small
-/// shell service (start and stop scripts, a process with a pid file in the replicated
-/// directory) that counts its starts. Daemons are stopped by PID when the lab goes away.
+/// Two cluster daemons (`mirror run` without `--role`) on this machine, each with its own path
+/// prefix under a scratch directory, so its own copies, state directory and control socket:
+/// either both on loopback (node1 on 127.0.0.1 and node2 on 127.0.0.2, free ports), or each in
+/// its network namespace of a ``NetworkLab`` (10.77.0.1 and 10.77.0.2, daemons run under
+/// `nsenter --net`, which keeps their FUSE mounts visible), where virtual IPs move between the
+/// nodes' `veth-am` and a client namespace follows them. By default each module's application is
+/// a small shell service (start and stop scripts, a process with a pid file in the replicated
+/// directory) that counts its starts; a module may bring its own scripts instead. Daemons, and
+/// every process of the applications they started, are killed by PID when the lab goes away;
+/// then the namespaces are deleted.
 final class ClusterLab {
     /// A module of the lab's cluster file.
     struct ModuleSpec {
         var name: String
         var checkers: String = ""
         var processMonitor = false
+        /// `[[module.vip]]` entries: address with prefix length ("10.77.0.100/24") and interface.
+        var virtualIPs: [(address: String, interface: String)] = []
+        /// The application's start and stop scripts (their text); nil: the lab's `sleep` service.
+        /// Either records its application's leading process (a `setsid` daemon, a postmaster) in
+        /// `$MIRROR_PATH_PREFIX/log/$MIRROR_MODULE.pid`, so that the lab can kill it and its
+        /// children by PID (``crash(_:)``, teardown).
+        var scripts: (start: String, stop: String)?
         /// Replicated directories (default: /srv/NAME, the lab's shell service's).
         var directories: [String]? = nil
-        /// Start and stop scripts (default: the lab's shell service).
-        var scripts: (start: String, stop: String)? = nil
 
         var replicated: [String] { directories ?? ["/srv/\(name)"] }
+    }
+
+    /// Where the daemons run.
+    enum Network {
+        /// Both in this namespace: node1 on 127.0.0.1, node2 on 127.0.0.2 (free ports).
+        case loopback
+        /// node1 and node2 each in its namespace of the lab (`nsenter --net`), on the lab's
+        /// addresses, fixed ports; the lab is torn down with the cluster.
+        case namespaces(NetworkLab)
     }
 
     let scratch: ScratchDirectory
     let configPath: String
     let modules: [ModuleSpec]
+    let network: Network
     static let nodes = ["node1", "node2"]
     private var processes: [String: Process] = [:]
     private var logCounter = 0
+    private var tornDown = false
 
     /// - Parameter extra: more top-level keys of the cluster file (e.g. timeouts).
     init(modules: [ModuleSpec] = [ModuleSpec(name: "AM")], heartbeatInterval: Double = 0.5, heartbeatTimeout: Double = 3,
-         extra: String = "") throws {
+         extra: String = "", network: Network = .loopback) throws {
+        try requireRoot("the cluster daemons mount FUSE filesystems (and in namespaces, add addresses)")
+        try requireFUSE()
         scratch = try ScratchDirectory("cluster")
         self.modules = modules
+        self.network = network
+        configPath = scratch.path + "/cluster.toml"
         let keyPath = scratch.path + "/cluster.key"
         guard FileManager.default.createFile(atPath: keyPath, contents: Data(String(repeating: "7e", count: 32).utf8),
                                              attributes: [.posixPermissions: 0o600]) else { throw TestFailure("cannot write the key") }
         try Self.writeScripts(in: try scratch.sub("scripts"))
+        for module in modules {
+            if let scripts = module.scripts {
+                try Self.writeScripts(in: try scratch.sub("scripts/\(module.name)"), start: scripts.start, stop: scripts.stop)
+            }
+        }
         var text = """
             cluster = "labcluster"
             key_file = "\(keyPath)"
@@ -48,13 +78,13 @@ final class ClusterLab {
             \(extra)
 
             """
-        for (index, node) in Self.nodes.enumerated() {
-            let host = "127.0.0.\(index + 1)"
+        for node in Self.nodes {
+            let host = address(of: node)
             text += """
                 [[node]]
                 name = "\(node)"
-                replication = ["\(host):\(try freePort(on: host, type: SOCK_STREAM))"]
-                heartbeat = ["\(host):\(try freePort(on: host, type: SOCK_DGRAM))"]
+                replication = ["\(host):\(try port(on: host, type: SOCK_STREAM))"]
+                heartbeat = ["\(host):\(try port(on: host, type: SOCK_DGRAM))"]
                 path_prefix = "\(scratch.path)/\(node)"
 
                 """
@@ -68,10 +98,18 @@ final class ClusterLab {
                 [[module]]
                 name = "\(module.name)"
                 directories = [\(module.replicated.map { "\"\($0)\"" }.joined(separator: ", "))]
-                start = "\(module.scripts?.start ?? scratch.path + "/scripts/start")"
-                stop = "\(module.scripts?.stop ?? scratch.path + "/scripts/stop")"
+                start = "\(scratch.path)/scripts/\(module.scripts == nil ? "" : module.name + "/")start"
+                stop = "\(scratch.path)/scripts/\(module.scripts == nil ? "" : module.name + "/")stop"
 
                 """
+            for vip in module.virtualIPs {
+                text += """
+                    [[module.vip]]
+                    address = "\(vip.address)"
+                    interface = "\(vip.interface)"
+
+                    """
+            }
             if module.processMonitor {
                 text += """
                     [[module.process]]
@@ -84,7 +122,6 @@ final class ClusterLab {
             }
             text += module.checkers
         }
-        configPath = scratch.path + "/cluster.toml"
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
@@ -107,6 +144,10 @@ final class ClusterLab {
             echo "stop $MIRROR_NODE" >> "$MIRROR_PATH_PREFIX/log/$MIRROR_MODULE.starts"
             exit 0
             """
+        try writeScripts(in: directory, start: start, stop: stop)
+    }
+
+    private static func writeScripts(in directory: String, start: String, stop: String) throws {
         for (name, body) in [("start", start), ("stop", stop)] {
             let path = directory + "/" + name
             try (body + "\n").write(toFile: path, atomically: true, encoding: .utf8)
@@ -114,7 +155,13 @@ final class ClusterLab {
         }
     }
 
-    deinit {
+    deinit { tearDown() }
+
+    /// Kills the daemons and the applications by PID, detaches the mounts and, in namespaces,
+    /// deletes the namespaces. Idempotent; also at deinit.
+    func tearDown() {
+        guard !tornDown else { return }
+        tornDown = true
         for (_, process) in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
         for (_, process) in processes { process.waitUntilExit() }
         for node in Self.nodes {
@@ -122,6 +169,29 @@ final class ClusterLab {
                 killApplication(node: node, module: module.name)
                 for directory in module.replicated { _ = umount2(path(node, directory), Int32(MNT_DETACH)) }
             }
+        }
+        if case .namespaces(let lab) = network { lab.tearDown() }
+    }
+
+    // MARK: Network
+
+    /// The node's address: its replication and heartbeat host.
+    func address(of node: String) -> String {
+        switch network {
+        case .loopback: return "127.0.0.\(Self.nodes.firstIndex(of: node)! + 1)"
+        case .namespaces(let lab): return lab.address(host(of: node))
+        }
+    }
+
+    /// The node's host in the network lab.
+    func host(of node: String) -> NetworkLab.Host { node == "node1" ? .node1 : .node2 }
+
+    /// A port for a socket of `type` at `host`: a free one on loopback; in a namespace of its own
+    /// nobody else listens, so the usual ones.
+    private func port(on host: String, type: __socket_type) throws -> UInt16 {
+        switch network {
+        case .loopback: return try freePort(on: host, type: type)
+        case .namespaces: return type == SOCK_STREAM ? 7788 : 7789
         }
     }
 
@@ -134,8 +204,17 @@ final class ClusterLab {
         let log = "\(scratch.path)/\(node)-\(logCounter).log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: mirrorExecutable)
-        process.arguments = ["run", "--config", configPath, "--node", node, "--foreground"]
+        let arguments = ["run", "--config", configPath, "--node", node, "--foreground"]
+        switch network {
+        case .loopback:
+            process.executableURL = URL(fileURLWithPath: mirrorExecutable)
+            process.arguments = arguments
+        case .namespaces(let lab):
+            // nsenter enters the network namespace only and execs the daemon (same PID), whose
+            // mounts stay visible to the test.
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+            process.arguments = ["--net=\(lab.namespacePath(host(of: node)))", mirrorExecutable] + arguments
+        }
         let handle = FileHandle(forWritingAtPath: log)!
         process.standardOutput = handle
         process.standardError = handle
@@ -169,6 +248,31 @@ final class ClusterLab {
         throw TestFailure("\(node) did not log \"\(text)\" within \(timeout) s:\n\(log(of: node).suffix(3000))")
     }
 
+    /// Waits until `node`'s log has `count` lines containing `text`; returns the last one.
+    @discardableResult
+    func waitForLog(of node: String, containing text: String, count: Int, timeout: TimeInterval = 10) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let lines = log(of: node).split(separator: "\n").filter { $0.contains(text) }
+            if lines.count >= count { return String(lines[count - 1]) }
+            usleep(50_000)
+        }
+        throw TestFailure("\(node) did not log \"\(text)\" \(count) times within \(timeout) s:\n\(log(of: node).suffix(3000))")
+    }
+
+    /// How many takeovers `node` has completed (and timed) since the lab started: its modules
+    /// became PRIM or ALONE and every action of that step is done (mount, virtual IPs, start script).
+    func takeovers(_ node: String) -> Int {
+        log(of: node).split(separator: "\n").filter { $0.contains(": timeline (from ") }.count
+    }
+
+    /// Waits until `node` has completed its `count`th takeover (``takeovers(_:)``); returns its
+    /// timeline line.
+    @discardableResult
+    func waitForTakeover(_ node: String, count: Int, timeout: TimeInterval = 20) throws -> String {
+        try waitForLog(of: node, containing: ": timeline (from ", count: count, timeout: timeout)
+    }
+
     /// SIGTERM and wait until the daemon exited (its modules stopped).
     func stop(_ node: String) {
         guard let process = processes[node], process.isRunning else { return }
@@ -176,7 +280,8 @@ final class ClusterLab {
         process.waitUntilExit()
     }
 
-    /// kill -9 of the daemon and of its application processes; its mounts stay, dead.
+    /// kill -9 of the daemon and of its application processes (the leader the scripts recorded,
+    /// its session and its children); its mounts stay, dead.
     func crash(_ node: String) {
         guard let process = processes[node], process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
@@ -187,7 +292,7 @@ final class ClusterLab {
     private func killApplication(node: String, module: String) {
         let pidFile = "\(scratch.path)/\(node)/log/\(module).pid"
         if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-            kill(pid, SIGKILL)
+            killFamily(of: pid)
         }
     }
 
@@ -270,9 +375,6 @@ final class ClusterLab {
             .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 }
-
-/// The built `clusterctl`, beside `mirror`.
-let clusterctlExecutable = URL(fileURLWithPath: mirrorExecutable).deletingLastPathComponent().appendingPathComponent("clusterctl").path
 
 /// A port nobody listens on now at `host`, for a socket of `type`.
 func freePort(on host: String, type: __socket_type) throws -> UInt16 {

@@ -66,9 +66,9 @@ final class ManagementCluster {
         httpPort = try freePort(on: "127.0.0.1", type: SOCK_STREAM)
         pgPort = try freePort(on: "127.0.0.1", type: SOCK_STREAM)
         externalPort = try freePort(on: "127.0.0.1", type: SOCK_STREAM)
-        let scripts = (start: Self.appDirectory + "/start", stop: Self.appDirectory + "/stop")
+        let scripts = (start: "#!/bin/sh\nexec \(Self.appDirectory)/start", stop: "#!/bin/sh\nexec \(Self.appDirectory)/stop")
         lab = try ClusterLab(modules: modules.map {
-            ClusterLab.ModuleSpec(name: $0.name, checkers: $0.extra, directories: $0.directories, scripts: scripts)
+            ClusterLab.ModuleSpec(name: $0.name, checkers: $0.extra, scripts: scripts, directories: $0.directories)
         })
         externalPrefix = lab.scratch.path + "/external"
         for node in ClusterLab.nodes {

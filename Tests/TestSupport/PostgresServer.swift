@@ -1,47 +1,54 @@
 import Foundation
 import Glibc
-import TestSupport
 
 /// A PostgreSQL 15 server run as user postgres on a data directory of the test's, reachable only
 /// through a Unix socket in a directory of the test's; every process of it can be found and
 /// killed by PID (the postmaster leads its own session: pg_ctl starts it with setsid).
-final class PostgresServer {
-    static let bin = "/usr/lib/postgresql/15/bin"
+public final class PostgresServer {
+    public static let bin = "/usr/lib/postgresql/15/bin"
 
-    let data: String
-    let socketDirectory: String
-    let port: Int
-    let logFile: String
+    public let data: String
+    public let socketDirectory: String
+    public let port: Int
+    public let logFile: String
     /// The postmaster, read from postmaster.pid once it started.
-    private(set) var postmasterPID: pid_t?
+    public private(set) var postmasterPID: pid_t?
 
     /// `socketDirectory` must be writable by postgres; the server's log goes there too.
-    init(data: String, socketDirectory: String, port: Int = 5432) {
+    public init(data: String, socketDirectory: String, port: Int = 5432) {
         self.data = data
         self.socketDirectory = socketDirectory
         self.port = port
         logFile = socketDirectory + "/server.log"
     }
 
-    static var postgresAccount: (uid: uid_t, gid: gid_t)? {
+    /// Takes the server running on `data` (started by someone else, e.g. a cluster module's start
+    /// script) as this one: its postmaster is read from postmaster.pid. False if there is none.
+    @discardableResult
+    public func adoptRunningServer() -> Bool {
+        postmasterPID = readPostmasterPID()
+        return postmasterPID.map(processIsAlive) ?? false
+    }
+
+    public static var postgresAccount: (uid: uid_t, gid: gid_t)? {
         guard let account = getpwnam("postgres") else { return nil }
         return (account.pointee.pw_uid, account.pointee.pw_gid)
     }
 
     @discardableResult
-    func asPostgres(_ arguments: [String], timeout: TimeInterval = 60) throws -> String {
+    public func asPostgres(_ arguments: [String], timeout: TimeInterval = 60) throws -> String {
         try mustRun(["/usr/sbin/runuser", "-u", "postgres", "--", "/usr/bin/env", "-C", "/"] + arguments, timeout: timeout)
     }
 
-    func initdb(extraArguments: [String] = []) throws {
+    public func initdb(extraArguments: [String] = []) throws {
         try asPostgres([Self.bin + "/initdb", "-D", data, "-U", "postgres", "-A", "trust", "--data-checksums"] + extraArguments,
                        timeout: 240)
     }
 
     /// The Unix socket clients connect to.
-    var socketPath: String { socketDirectory + "/.s.PGSQL.\(port)" }
+    public var socketPath: String { socketDirectory + "/.s.PGSQL.\(port)" }
 
-    func start(timeout: Int = 120) throws {
+    public func start(timeout: Int = 120) throws {
         let options = "-c listen_addresses='' -c unix_socket_directories='\(socketDirectory)' -p \(port)"
         // runSpawned: the postmaster outlives pg_ctl (see runSpawned).
         let arguments = ["/usr/sbin/runuser", "-u", "postgres", "--", "/usr/bin/env", "-C", "/", Self.bin + "/pg_ctl",
@@ -55,7 +62,7 @@ final class PostgresServer {
     }
 
     /// A clean (fast) shutdown; fails unless every process of the server is gone afterwards.
-    func stop() throws {
+    public func stop() throws {
         do {
             try asPostgres([Self.bin + "/pg_ctl", "-D", data, "-w", "-t", "60", "-m", "fast", "stop"], timeout: 90)
         } catch {
@@ -72,32 +79,20 @@ final class PostgresServer {
     /// Every process of the server: the postmaster and whatever runs in its session or as its
     /// child (backends, background workers), run by user postgres, found in /proc; also once
     /// the postmaster is dead.
-    func serverProcesses() -> [pid_t] {
+    public func serverProcesses() -> [pid_t] {
         guard let leader = postmasterPID, let account = Self.postgresAccount else { return [] }
-        var found: [pid_t] = []
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            var owner = stat()
-            guard let pid = pid_t(name), stat("/proc/\(pid)", &owner) == 0, owner.st_uid == account.uid,
-                  let fields = statFields(pid), fields.state != "Z" && fields.state != "X" else { continue }
-            if pid == leader || fields.session == leader || fields.parent == leader { found.append(pid) }
-        }
-        return found.sorted()
+        return processFamily(of: leader, owner: account.uid)
     }
 
     /// SIGKILL to every process of the server, by PID, until none is left (a crash).
-    func kill9() {
-        let deadline = Date().addingTimeInterval(10)
-        var processes = serverProcesses()
-        while !processes.isEmpty && Date() < deadline {
-            for pid in processes { kill(pid, SIGKILL) }
-            usleep(10_000)
-            processes = serverProcesses()
-        }
+    public func kill9() {
+        guard let leader = postmasterPID, let account = Self.postgresAccount else { return }
+        killFamily(of: leader, owner: account.uid)
     }
 
     /// Waits until the postmaster, once dead, is reaped (its PID gone from /proc): until then a
     /// server started on a copy of its data directory takes its postmaster.pid for a live server's.
-    func waitUntilPostmasterIsReaped(timeout: TimeInterval = 20) throws {
+    public func waitUntilPostmasterIsReaped(timeout: TimeInterval = 20) throws {
         guard let pid = postmasterPID else { return }
         let deadline = Date().addingTimeInterval(timeout)
         while access("/proc/\(pid)", F_OK) == 0 {
@@ -108,7 +103,7 @@ final class PostgresServer {
 
     /// Whatever happened: a fast stop if the postmaster still runs, then SIGKILL by PID to
     /// anything of the server left.
-    func stopForSure() {
+    public func stopForSure() {
         guard postmasterPID != nil else { return }
         if let pid = postmasterPID, processIsAlive(pid) {
             _ = try? asPostgres([Self.bin + "/pg_ctl", "-D", data, "-w", "-t", "20", "-m", "fast", "stop"], timeout: 30)
@@ -118,30 +113,18 @@ final class PostgresServer {
     }
 
     /// A query through psql; its rows, fields separated by `|`.
-    func query(_ sql: String) throws -> String {
+    public func query(_ sql: String) throws -> String {
         try asPostgres([Self.bin + "/psql", "-h", socketDirectory, "-p", "\(port)", "-U", "postgres", "-X", "-A", "-t", "-q",
                         "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql])
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func serverLogTail() -> String {
+    public func serverLogTail() -> String {
         String(((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "(no server log)").suffix(3000))
     }
 
     private func readPostmasterPID() -> pid_t? {
         guard let text = try? String(contentsOfFile: data + "/postmaster.pid", encoding: .utf8) else { return nil }
         return text.split(separator: "\n").first.flatMap { pid_t($0) }
-    }
-
-    /// State, parent and session of a process, from /proc/PID/stat.
-    private func statFields(_ pid: pid_t) -> (state: Character, parent: pid_t, session: pid_t)? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let nameEnd = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: nameEnd)...].split(separator: " ")
-        // state ppid pgrp session ...
-        guard fields.count > 3, let state = fields[0].first, let parent = pid_t(fields[1]), let session = pid_t(fields[3]) else {
-            return nil
-        }
-        return (state, parent, session)
     }
 }

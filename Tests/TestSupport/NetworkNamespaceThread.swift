@@ -10,19 +10,19 @@ import Glibc
 /// Chosen over running a helper under `nsenter --net` for the API tests because the manager is then
 /// called directly (typed errors, no parsing of output); the `mirror vip` verbs, which the failover
 /// through the command line uses, are run under nsenter.
-func inNetworkNamespace<T>(_ path: String, _ body: @escaping () throws -> T) throws -> T {
+public func inNetworkNamespace<T>(_ path: String, _ body: @escaping () throws -> T) throws -> T {
     let box = ResultBox<T>()
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
         defer { done.signal() }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            box.result = .failure(LabFailure("open \(path): \(String(cString: strerror(errno)))"))
+            box.result = .failure(TestFailure("open \(path): \(String(cString: strerror(errno)))"))
             return
         }
         defer { close(fd) }
         guard setns(fd, cloneNewNet) == 0 else {
-            box.result = .failure(LabFailure("setns(\(path), CLONE_NEWNET): \(String(cString: strerror(errno)))"))
+            box.result = .failure(TestFailure("setns(\(path), CLONE_NEWNET): \(String(cString: strerror(errno)))"))
             return
         }
         box.result = Result { try body() }

@@ -15,20 +15,20 @@ import XCTest
 /// left by a run that died (its PID gone) are deleted when the next lab starts. `tearDown()`
 /// (also called at deinit) stops the lab's servers by stopping their threads and deletes the four
 /// namespaces, which takes the veth pairs and the bridge with them, then checks nothing is left.
-final class NetworkLab {
-    enum Host: String, CaseIterable {
+public final class NetworkLab {
+    public enum Host: String, CaseIterable {
         case node1, node2, client
     }
 
-    static let prefixLength = 24
-    static let namePrefix = "vlab-"
+    public static let prefixLength = 24
+    public static let namePrefix = "vlab-"
     private nonisolated(unsafe) static var created = 0
 
-    let id: String
-    private(set) var servers: [NameServer] = []
+    public let id: String
+    public private(set) var servers: [NameServer] = []
     private var tornDown = false
 
-    init() throws {
+    public init() throws {
         Self.removeStaleLabs()
         Self.created += 1
         id = "\(Self.namePrefix)\(getpid())-\(Self.created)"
@@ -42,12 +42,12 @@ final class NetworkLab {
 
     // MARK: - Names and addresses
 
-    var switchNamespace: String { "\(id)-switch" }
-    func namespace(_ host: Host) -> String { "\(id)-\(host.rawValue)" }
-    func namespacePath(_ host: Host) -> String { "/var/run/netns/\(namespace(host))" }
-    func interface(_ host: Host) -> String { host == .client ? "eth0" : "veth-am" }
+    public var switchNamespace: String { "\(id)-switch" }
+    public func namespace(_ host: Host) -> String { "\(id)-\(host.rawValue)" }
+    public func namespacePath(_ host: Host) -> String { "/var/run/netns/\(namespace(host))" }
+    public func interface(_ host: Host) -> String { host == .client ? "eth0" : "veth-am" }
 
-    func address(_ host: Host) -> String {
+    public func address(_ host: Host) -> String {
         switch host {
         case .node1: return "10.77.0.1"
         case .node2: return "10.77.0.2"
@@ -75,7 +75,7 @@ final class NetworkLab {
     }
 
     /// Stops the servers, deletes the namespaces, and fails the current test if any is left.
-    func tearDown() {
+    public func tearDown() {
         guard !tornDown else { return }
         tornDown = true
         for server in servers { server.stop() }
@@ -87,13 +87,13 @@ final class NetworkLab {
         if !left.isEmpty { XCTFail("network namespaces left behind: \(left)") }
     }
 
-    static func existingNamespaces() -> [String] {
+    public static func existingNamespaces() -> [String] {
         guard let output = try? mustRun(["ip", "netns", "list"]) else { return [] }
         return output.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
     }
 
     /// Deletes the namespaces of labs whose test process no longer exists.
-    static func removeStaleLabs() {
+    public static func removeStaleLabs() {
         for name in existingNamespaces() where name.hasPrefix(namePrefix) {
             let pidText = name.dropFirst(namePrefix.count).prefix { $0 != "-" }
             guard let pid = Int32(pidText), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
@@ -104,32 +104,38 @@ final class NetworkLab {
     // MARK: - Acting inside
 
     /// Runs `body` in the host's network namespace (see `inNetworkNamespace`).
-    func run<T>(in host: Host, _ body: @escaping () throws -> T) throws -> T {
+    public func run<T>(in host: Host, _ body: @escaping () throws -> T) throws -> T {
         try inNetworkNamespace(namespacePath(host), body)
     }
 
     /// Runs a program in the host's network namespace only (`nsenter --net`), mounts untouched.
     @discardableResult
-    func command(in host: Host, _ arguments: [String], timeout: TimeInterval = 30) throws -> CommandResult {
+    public func command(in host: Host, _ arguments: [String], timeout: TimeInterval = 30) throws -> CommandResult {
         try runCommand(["nsenter", "--net=\(namespacePath(host))"] + arguments, timeout: timeout)
     }
 
+    /// Takes the host's interface down or up again: down, the host neither sends nor answers
+    /// anything on the segment (not even ARP), as a dead machine or a cut cable.
+    public func setLink(of host: Host, up: Bool) throws {
+        try mustRun(["ip", "-n", namespace(host), "link", "set", interface(host), up ? "up" : "down"])
+    }
+
     /// Starts a `NameServer` answering the host's name on `port` in its namespace (all addresses).
-    func startNameServer(in host: Host, port: UInt16) throws {
+    public func startNameServer(in host: Host, port: UInt16) throws {
         let server = try run(in: host) { try NameServer(name: host.rawValue, port: port) }
         servers.append(server)
     }
 
     /// The host's MAC address, as `ip link` shows it.
-    func mac(_ host: Host) throws -> String {
+    public func mac(_ host: Host) throws -> String {
         let output = try mustRun(["ip", "-n", namespace(host), "-j", "link", "show", "dev", interface(host)])
         guard let links = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]],
-              let mac = links.first?["address"] as? String else { throw LabFailure("no MAC in: \(output)") }
+              let mac = links.first?["address"] as? String else { throw TestFailure("no MAC in: \(output)") }
         return mac
     }
 
     /// The host's neighbour entry for `address` (`ip neigh`): its MAC and state, nil without one.
-    func neighbour(in host: Host, of address: String) throws -> (mac: String, state: String)? {
+    public func neighbour(in host: Host, of address: String) throws -> (mac: String, state: String)? {
         let output = try mustRun(["ip", "-n", namespace(host), "-j", "neigh", "show", address, "dev", interface(host)])
         guard let entries = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]],
               let entry = entries.first, let mac = entry["lladdr"] as? String else { return nil }
@@ -137,7 +143,7 @@ final class NetworkLab {
     }
 
     /// The IPv4 addresses on the host's interface, as `ip addr` shows them (`10.77.0.1/24`...).
-    func addresses(on host: Host, interface name: String? = nil) throws -> [String] {
+    public func addresses(on host: Host, interface name: String? = nil) throws -> [String] {
         let output = try mustRun(["ip", "-n", namespace(host), "-j", "-4", "addr", "show", "dev", name ?? interface(host)])
         guard let links = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] else { return [] }
         return links.flatMap { link in
