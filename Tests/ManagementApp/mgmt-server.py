@@ -5,8 +5,9 @@
 
 Answers over HTTP, reading everything again at each request:
     GET /health    200 "ok"
-    GET /version   {"data": DATA_DIR/VERSION, "sql": version in the database's meta table}
-    GET /records   {"records": the lines of DATA_DIR/records, "cameras": the rows of the cameras table}
+    GET /version   {"data": DATA_DIR/VERSION, "sql": version in the database's meta table, "node": NODE}
+    GET /records   {"records": the lines of DATA_DIR/records, "cameras": the rows of the cameras table, "node": NODE}
+NODE is $MIRROR_NODE (the node's name, given to start scripts by the daemon), else the host name.
 The database (PostgreSQL, reached with psql and CONNINFO) is left out when CONNINFO is not given.
 Binds first, then goes to the background with its pid in PID_FILE: when the command returns,
 the service answers.
@@ -14,11 +15,13 @@ the service answers.
 import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
 
 data, address, port, pid_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 conninfo = sys.argv[5] if len(sys.argv) > 5 else None
+node = os.environ.get("MIRROR_NODE") or socket.gethostname()
 
 
 def query(statement):
@@ -40,10 +43,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.path == "/health":
                 body = "ok"
             elif self.path == "/version":
-                body = {"data": read("VERSION").strip(), "sql": query("select version from meta")[0][0] if conninfo else None}
+                body = {"data": read("VERSION").strip(), "sql": query("select version from meta")[0][0] if conninfo else None,
+                        "node": node}
             elif self.path == "/records":
                 body = {"records": read("records").splitlines(),
-                        "cameras": query("select * from cameras order by id") if conninfo else None}
+                        "cameras": query("select * from cameras order by id") if conninfo else None, "node": node}
             else:
                 return self.reply(404, {"error": "no such page"})
             self.reply(200, body)
