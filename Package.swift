@@ -111,7 +111,7 @@ let package = Package(
             ]
         ),
         // Two cluster daemons on this machine driven with the built clusterctl (failover, swap, divergence...).
-        .testTarget(name: "ClusterTests", dependencies: ["ControlChannel", "CLinux", "TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["ControlChannel", "TestSupport"]),
         .testTarget(
             name: "ClusterConfigTests",
             dependencies: ["ClusterConfig", "TestSupport"]

@@ -11,7 +11,8 @@ import XCTest
 /// `Tests/ManagementApp` (an HTTP service with a data directory and a version file, PostgreSQL 15
 /// as its SQL server); its `upgrade` command takes a node from version N to N+1.
 ///
-/// Two daemons on this machine, on 127.0.0.1 and 127.0.0.2 (``ClusterLab``).
+/// The two daemons each in its network namespace, a virtual IP per module; the test reaches the
+/// management service from the client's namespace through its module's virtual IP.
 final class ProcedureTests: XCTestCase {
     typealias AppModule = ManagementCluster.AppModule
 
@@ -20,57 +21,35 @@ final class ProcedureTests: XCTestCase {
     /// copy is not resynchronised from node1's migrated one too early.
     func testProcedure1ManagementAndSQLInOneModule() throws {
         let app = try ManagementCluster(modules: [
-            AppModule(name: "AM", mgmtDirectory: "/srv/AM/mgmt", sql: .inModule(directory: "/srv/AM/pgdata"),
-                      extra: Self.monitoring(module: "AM", pidFile: "mgmt.pid")),
-        ])
+            AppModule(name: "AM", mgmtDirectory: "/srv/AM/mgmt", sql: .inModule(directory: "/srv/AM/pgdata")),
+        ], namespaces: true)
         try upgradeProcedure(app, modules: ["AM"], mgmt: "AM", database: .replicated, rebootNode2DuringTheMigration: true)
         app.saveTranscript("procedure1")
         try app.shutdown()
     }
 
     /// Procedure 2: the management service (MGT) and its SQL server (SQL) in two modules, each
-    /// step on both.
+    /// with its virtual IP (the service reaches its database on SQL's), each step on both.
     func testProcedure2ManagementAndSQLInTwoModules() throws {
         let app = try ManagementCluster(modules: [
-            AppModule(name: "MGT", mgmtDirectory: "/srv/MGT", sql: .module("SQL"), extra: Self.monitoring(module: "MGT", pidFile: "mgmt.pid")),
-            AppModule(name: "SQL", mgmtDirectory: nil, sql: .inModule(directory: "/srv/SQL"),
-                      extra: Self.monitoring(module: "SQL", pidFile: "postgres.pid")),
-        ])
+            AppModule(name: "MGT", mgmtDirectory: "/srv/MGT", sql: .module("SQL")),
+            AppModule(name: "SQL", mgmtDirectory: nil, sql: .inModule(directory: "/srv/SQL")),
+        ], namespaces: true)
         try upgradeProcedure(app, modules: ["MGT", "SQL"], mgmt: "MGT", database: .replicated, rebootNode2DuringTheMigration: false)
         app.saveTranscript("procedure2")
         try app.shutdown()
     }
 
     /// Procedure 3: the management service in a module, its SQL server outside the cluster (not
-    /// replicated): backed up first, migrated by node1's upgrade, restored before node2's.
+    /// replicated, in the client's namespace): backed up first, migrated by node1's upgrade,
+    /// restored before node2's.
     func testProcedure3ManagementWithAnExternalSQLServer() throws {
-        let app = try ManagementCluster(modules: [
-            AppModule(name: "AM", mgmtDirectory: "/srv/AM", sql: .external, extra: Self.monitoring(module: "AM", pidFile: "mgmt.pid")),
-        ])
+        let app = try ManagementCluster(modules: [AppModule(name: "AM", mgmtDirectory: "/srv/AM", sql: .external)], namespaces: true)
         try app.external("install")
         try app.external("start")
         try upgradeProcedure(app, modules: ["AM"], mgmt: "AM", database: .external, rebootNode2DuringTheMigration: false)
         app.saveTranscript("procedure3")
         try app.shutdown()
-    }
-
-    /// Process monitoring of the module's main process (errd) and a checker, as the procedures
-    /// suspend and resume them.
-    static func monitoring(module: String, pidFile: String) -> String {
-        """
-        [[module.process]]
-        name = "\(pidFile == "mgmt.pid" ? "mgmt-service" : "postgres")"
-        pid_file = "/run/mgmt-app/\(module)/\(pidFile)"
-        max_restarts = 1
-        restart_window = 60
-
-        [[module.checker]]
-        name = "loopback"
-        type = "interface"
-        interface = "lo"
-        interval = 1
-
-        """
     }
 
     /// Where the management database lives.
@@ -87,8 +66,8 @@ final class ProcedureTests: XCTestCase {
                                   rebootNode2DuringTheMigration: Bool) throws {
         let lab = app.lab
         let mgmtDirectory = try XCTUnwrap(app.modules.first { $0.name == mgmt }?.mgmtDirectory)
-        func conninfo(_ node: String) -> String { database == .external ? app.externalConninfo : app.conninfo(node) }
-        func cameras(_ node: String) throws -> String { try app.sql(conninfo(node), "select id, name from cameras order by id") }
+        func conninfo(_ node: String) throws -> String { database == .external ? app.externalConninfo : try app.conninfo(node) }
+        func cameras(_ node: String) throws -> String { try app.sql(try conninfo(node), "select id, name from cameras order by id") }
 
         // Version 1 installed on node1, the pair formed with node1 as the reference: (PRIM, SECOND),
         // node2's copies resynchronised.
@@ -105,15 +84,15 @@ final class ProcedureTests: XCTestCase {
         for module in modules { XCTAssertTrue(status.contains("\(module): node1 PRIM, node2 SECOND"), status) }
         XCTAssertEqual(try app.versions("node1").data, "1")
         XCTAssertEqual(try app.versions("node1").sql, "1")
-        XCTAssertEqual(try app.records("node1").records, ["1 gate", "2 lobby", "3 parking"])
+        XCTAssertEqual(try app.records("node1"), ["1 gate", "2 lobby", "3 parking"])
         XCTAssertEqual(try app.file("node2", mgmtDirectory + "/VERSION"), "1\n", "node2's copy, read through its read-only mount")
         XCTAssertEqual(try app.file("node2", mgmtDirectory + "/records"), try app.file("node1", mgmtDirectory + "/records"))
 
         // A backup of the database on node1 (for security; with an external server, for its
         // restore before node2's migration).
         let backup = lab.scratch.path + "/mgmt-version1.dump"
-        let dumped = try spawn(["/usr/bin/pg_dump", "-Fc", "-f", backup, "-d", conninfo("node1")])
-        XCTAssertEqual(dumped.status, 0, dumped.output)
+        let dumped = try runSpawned(["/usr/bin/pg_dump", "-Fc", "-f", backup, "-d", try conninfo("node1")])
+        XCTAssertEqual(dumped.status, 0, dumped.error)
 
         // Boot off on both nodes: a node rebooted during the migration must not start the module.
         for module in modules {
@@ -135,12 +114,12 @@ final class ProcedureTests: XCTestCase {
         XCTAssertTrue(upgraded.contains("upgraded from version 1 to 2"), upgraded)
         XCTAssertEqual(try app.versions("node1").data, "2")
         XCTAssertEqual(try app.versions("node1").sql, "2")
-        XCTAssertEqual(try app.records("node1").records, ["1 gate v2", "2 lobby v2", "3 parking v2"])
+        XCTAssertEqual(try app.records("node1"), ["1 gate v2", "2 lobby v2", "3 parking v2"])
         XCTAssertEqual(try cameras("node1"), "1|gate\n2|lobby\n3|parking")
-        XCTAssertEqual(try app.sql(conninfo("node1"), "select distinct v2 from cameras"), "migrated to 2")
+        XCTAssertEqual(try app.sql(try conninfo("node1"), "select distinct v2 from cameras"), "migrated to 2")
         // Changes made on node1 after its upgrade: the reference data node2 must end up with.
         try appendRecord("10 added on node1 after the upgrade", app, "node1", mgmtDirectory)
-        _ = try app.sql(conninfo("node1"), "insert into cameras (id, name) values (10, 'added on node1')")
+        _ = try app.sql(try conninfo("node1"), "insert into cameras (id, name) values (10, 'added on node1')")
         for module in modules { XCTAssertEqual(lab.state("node1", module), "ALONE", "the service's restart went unnoticed (errd off)") }
         XCTAssertEqual(try app.file("node2", mgmtDirectory + "/VERSION"), "1\n", "node2's copy (unmounted in STOP) is untouched")
 
@@ -168,10 +147,10 @@ final class ProcedureTests: XCTestCase {
         if database == .external {
             // The external database, migrated by node1, back to version 1 from the backup (after a
             // precautionary backup of the migrated one); otherwise node2's upgrade refuses it.
-            let migrated = try spawn(["/usr/bin/pg_dump", "-Fc", "-f", lab.scratch.path + "/mgmt-version2.dump", "-d", app.externalConninfo])
-            XCTAssertEqual(migrated.status, 0, migrated.output)
-            let restored = try spawn(["/usr/bin/pg_restore", "--clean", "--if-exists", "--single-transaction", "-d", app.externalConninfo, backup])
-            XCTAssertEqual(restored.status, 0, restored.output)
+            let migrated = try runSpawned(["/usr/bin/pg_dump", "-Fc", "-f", lab.scratch.path + "/mgmt-version2.dump", "-d", app.externalConninfo])
+            XCTAssertEqual(migrated.status, 0, migrated.error)
+            let restored = try runSpawned(["/usr/bin/pg_restore", "--clean", "--if-exists", "--single-transaction", "-d", app.externalConninfo, backup])
+            XCTAssertEqual(restored.status, 0, restored.error)
             XCTAssertEqual(try app.sql(app.externalConninfo, "select version from meta"), "1")
             XCTAssertEqual(try cameras("node2"), "1|gate\n2|lobby\n3|parking", "node1's row is gone with the restore")
         }
@@ -181,7 +160,7 @@ final class ProcedureTests: XCTestCase {
         for module in modules { try lab.waitFor(module, "STOP", "ALONE") }
         XCTAssertEqual(try app.versions("node2").data, "1")
         XCTAssertEqual(try app.versions("node2").sql, "1")
-        XCTAssertEqual(try app.records("node2").records, ["1 gate", "2 lobby", "3 parking"])
+        XCTAssertEqual(try app.records("node2"), ["1 gate", "2 lobby", "3 parking"])
 
         // Monitoring suspended on node2, the upgrade there.
         for module in modules {
@@ -191,9 +170,9 @@ final class ProcedureTests: XCTestCase {
         try app.upgrade(on: "node2", module: mgmt)
         XCTAssertEqual(try app.versions("node2").data, "2")
         XCTAssertEqual(try app.versions("node2").sql, "2")
-        XCTAssertEqual(try app.records("node2").records, ["1 gate v2", "2 lobby v2", "3 parking v2"])
+        XCTAssertEqual(try app.records("node2"), ["1 gate v2", "2 lobby v2", "3 parking v2"])
         try appendRecord("20 added on node2 after its upgrade", app, "node2", mgmtDirectory)
-        _ = try app.sql(conninfo("node2"), "insert into cameras (id, name) values (20, 'added on node2')")
+        _ = try app.sql(try conninfo("node2"), "insert into cameras (id, name) values (20, 'added on node2')")
         for module in modules { XCTAssertEqual(lab.state("node2", module), "ALONE") }
 
         // Stop node2: (STOP, STOP).
@@ -204,7 +183,7 @@ final class ProcedureTests: XCTestCase {
         for module in modules { app.ctl("node1", ["prim", "-m", module]) }
         for module in modules { try lab.waitFor(module, "ALONE", "STOP") }
         XCTAssertEqual(try app.versions("node1").data, "2")
-        XCTAssertEqual(try app.records("node1").records.last, "10 added on node1 after the upgrade")
+        XCTAssertEqual(try app.records("node1").last, "10 added on node1 after the upgrade")
 
         // node2 forced to SECOND: asked first what it discards, then with --yes: (PRIM, SECOND),
         // node2's copies resynchronised from node1's.
@@ -244,6 +223,10 @@ final class ProcedureTests: XCTestCase {
             }
         }
         XCTAssertTrue(status.contains("boot: on, errd: enabled"), status)
+        for module in modules {
+            let verified = app.ctl("node1", ["verify", "-m", module])
+            XCTAssertFalse(verified.contains("difference"), verified)
+        }
 
         // node2 now serves what node1 migrated: a swap makes it PRIM on its resynchronised copies.
         for module in modules { app.ctl("node1", ["swap", "-m", module]) }
@@ -251,7 +234,7 @@ final class ProcedureTests: XCTestCase {
         try app.waitForService("node2")
         XCTAssertEqual(try app.versions("node2").data, "2")
         XCTAssertEqual(try app.versions("node2").sql, "2")
-        XCTAssertEqual(try app.records("node2").records,
+        XCTAssertEqual(try app.records("node2"),
                        ["1 gate v2", "2 lobby v2", "3 parking v2", "10 added on node1 after the upgrade"])
         switch database {
         case .replicated:

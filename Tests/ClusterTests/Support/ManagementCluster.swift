@@ -1,4 +1,3 @@
-import CLinux
 import ControlChannel
 import Foundation
 import Glibc
@@ -11,14 +10,23 @@ import XCTest
 /// `PREFIX/etc/mgmt-app/MODULE.env` (read by the app's scripts); its processes' pids and logs in
 /// `PREFIX/run/mgmt-app/MODULE`, outside the replicated directories. Every process the app
 /// started is killed by PID when this goes away, before the daemons are.
+///
+/// On loopback the nodes' services listen on 127.0.0.1 and 127.0.0.2 and the test talks to each
+/// directly. In namespaces each module has its virtual IP (10.77.0.100, .101...) on the serving
+/// node; the services listen on every address of their node, the management service reaches a
+/// database in its own module on 127.0.0.1 and one of another module on that module's virtual IP,
+/// and the test, in the client namespace, talks to the service through the virtual IP (the answer
+/// names the node that served it). The external SQL server of procedure 3 runs on the test's
+/// loopback, or in the client namespace. The test reaches every PostgreSQL server through its
+/// Unix socket.
 final class ManagementCluster {
     /// Where a module's SQL server is.
     enum SQL {
-        /// No database (a module with only the PostgreSQL server: the mgmt service is elsewhere).
+        /// No database in or for this module.
         case none
-        /// PostgreSQL in this module's replicated directory `PG_DIR`.
+        /// PostgreSQL in this module, its data directory `PG_DIR` replicated.
         case inModule(directory: String)
-        /// The PostgreSQL server of another module (procedure 2).
+        /// The PostgreSQL server of another module of the cluster (procedure 2).
         case module(String)
         /// A server outside the cluster (procedure 3).
         case external
@@ -30,8 +38,6 @@ final class ManagementCluster {
         /// The service's replicated data directory (nil: no management service in this module).
         var mgmtDirectory: String?
         var sql: SQL
-        /// Raw TOML appended to the module's table (checkers, process monitoring).
-        var extra: String = ""
 
         var components: [String] {
             var list: [String] = []
@@ -46,30 +52,45 @@ final class ManagementCluster {
             if case .inModule(let directory) = sql { list.append(directory) }
             return list
         }
+
+        var holdsDatabase: Bool {
+            if case .inModule = sql { return true }
+            return false
+        }
     }
 
     static let appDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("ManagementApp").path
 
     let lab: ClusterLab
+    let network: NetworkLab?
     let modules: [AppModule]
     let httpPort: UInt16
     let pgPort: UInt16
-    /// The external PostgreSQL server's settings prefix (procedure 3), outside both nodes.
+    /// The external PostgreSQL server's prefix (procedure 3), outside both nodes.
     let externalPrefix: String
     let externalPort: UInt16
     /// Every clusterctl command run through ``ctl(_:_:)`` and its output, for the runbooks.
     private(set) var transcript: [String] = []
 
-    init(modules: [AppModule]) throws {
+    /// - Parameter namespaces: run the nodes in network namespaces, a virtual IP per module.
+    init(modules: [AppModule], namespaces: Bool) throws {
         self.modules = modules
-        httpPort = try freePort(on: "127.0.0.1", type: SOCK_STREAM)
-        pgPort = try freePort(on: "127.0.0.1", type: SOCK_STREAM)
-        externalPort = try freePort(on: "127.0.0.1", type: SOCK_STREAM)
+        network = namespaces ? try NetworkLab() : nil
+        if namespaces {
+            (httpPort, pgPort, externalPort) = (8080, 5432, 5433)
+        } else {
+            httpPort = try freePort(on: "127.0.0.1", type: SOCK_STREAM)
+            pgPort = try freePort(on: "127.0.0.1", type: SOCK_STREAM)
+            externalPort = try freePort(on: "127.0.0.1", type: SOCK_STREAM)
+        }
         let scripts = (start: "#!/bin/sh\nexec \(Self.appDirectory)/start", stop: "#!/bin/sh\nexec \(Self.appDirectory)/stop")
-        lab = try ClusterLab(modules: modules.map {
-            ClusterLab.ModuleSpec(name: $0.name, checkers: $0.extra, scripts: scripts, directories: $0.directories)
-        })
+        let (httpPort, pgPort) = (self.httpPort, self.pgPort)
+        lab = try ClusterLab(modules: modules.enumerated().map { index, module in
+            ClusterLab.ModuleSpec(name: module.name, checkers: Self.monitoring(module, namespaces: namespaces, httpPort: httpPort, pgPort: pgPort),
+                                  virtualIPs: namespaces ? [("\(Self.virtualIP(index))/\(NetworkLab.prefixLength)", "veth-am")] : [],
+                                  scripts: scripts, directories: module.directories)
+        }, network: network.map { .namespaces($0) } ?? .loopback)
         externalPrefix = lab.scratch.path + "/external"
         for node in ClusterLab.nodes {
             // As /run on a real node: PostgreSQL (user postgres) reaches its socket and log under it.
@@ -77,36 +98,69 @@ final class ManagementCluster {
             _ = try lab.scratch.sub("\(node)/run/mgmt-app")
             for module in modules { try writeSettings(node: node, module: module) }
         }
-        let external = AppModule(name: "SQL", mgmtDirectory: nil, sql: .inModule(directory: "/pgdata"))
-        try writeSettings(prefix: externalPrefix, address: "127.0.0.1", port: externalPort, module: external, conninfo: nil)
+        _ = try lab.scratch.sub("external/run/mgmt-app")
         _ = try lab.scratch.sub("external/pgdata")
+        try writeSettings(prefix: externalPrefix, module: AppModule(name: "SQL", mgmtDirectory: nil, sql: .inModule(directory: "/pgdata")),
+                          listen: network == nil ? "127.0.0.1" : "*", port: externalPort, conninfo: nil)
     }
 
-    deinit { killApplications() }
+    /// The daemons first (killed by PID: nothing restarts the app any more), then the app.
+    deinit {
+        lab.tearDown()
+        killApplications()
+    }
+
+    /// The `index`th module's virtual IP in namespaces.
+    static func virtualIP(_ index: Int) -> String { "10.77.0.\(100 + index)" }
+
+    /// Process monitoring of the module's main process (errd) and a checker of it, as the
+    /// procedures suspend and resume them: in namespaces a TCP checker of the node's own service
+    /// (127.0.0.1 in its namespace); on loopback, where a checker's address would be the same for
+    /// both nodes, the loopback interface.
+    static func monitoring(_ module: AppModule, namespaces: Bool, httpPort: UInt16, pgPort: UInt16) -> String {
+        let (process, pidFile, port) = module.mgmtDirectory != nil ? ("mgmt-service", "mgmt.pid", httpPort) : ("postgres", "postgres.pid", pgPort)
+        let checker = namespaces
+            ? "name = \"\(process)-port\"\ntype = \"tcp\"\naddress = \"127.0.0.1:\(port)\"\ninterval = 1\ntimeout = 1"
+            : "name = \"loopback\"\ntype = \"interface\"\ninterface = \"lo\"\ninterval = 1"
+        return """
+            [[module.process]]
+            name = "\(process)"
+            pid_file = "/run/mgmt-app/\(module.name)/\(pidFile)"
+            max_restarts = 1
+            restart_window = 60
+
+            [[module.checker]]
+            \(checker)
+
+            """
+    }
 
     // MARK: Settings
 
-    /// The address `node`'s services listen on.
-    func address(_ node: String) -> String { node == "node1" ? "127.0.0.1" : "127.0.0.2" }
-
     private func writeSettings(node: String, module: AppModule) throws {
+        let local = network == nil ? lab.address(of: node) : "127.0.0.1"
         let conninfo: String?
         switch module.sql {
         case .none: conninfo = nil
-        case .inModule, .module: conninfo = "host=\(address(node)) port=\(pgPort) user=postgres dbname=mgmt"
-        case .external: conninfo = "host=127.0.0.1 port=\(externalPort) user=postgres dbname=mgmt"
+        case .inModule: conninfo = "host=\(local) port=\(pgPort) user=postgres dbname=mgmt"
+        case .module(let name):
+            let index = try XCTUnwrap(modules.firstIndex { $0.name == name })
+            conninfo = "host=\(network == nil ? local : Self.virtualIP(index)) port=\(pgPort) user=postgres dbname=mgmt"
+        case .external:
+            conninfo = "host=\(network?.address(.client) ?? "127.0.0.1") port=\(externalPort) user=postgres dbname=mgmt"
         }
-        try writeSettings(prefix: lab.prefix(node), address: address(node), port: pgPort, module: module, conninfo: conninfo)
+        try writeSettings(prefix: lab.prefix(node), module: module, listen: network == nil ? lab.address(of: node) : "*",
+                          port: pgPort, conninfo: conninfo)
     }
 
-    private func writeSettings(prefix: String, address: String, port: UInt16, module: AppModule, conninfo: String?) throws {
+    private func writeSettings(prefix: String, module: AppModule, listen: String, port: UInt16, conninfo: String?) throws {
         var lines = ["COMPONENTS=\"\(module.components.joined(separator: " "))\"", "RUN_DIR=\(prefix)/run/mgmt-app/\(module.name)"]
         if let directory = module.mgmtDirectory {
-            lines += ["MGMT_DIR=\(prefix)\(directory)", "HTTP_ADDR=\(address)", "HTTP_PORT=\(httpPort)"]
+            lines += ["MGMT_DIR=\(prefix)\(directory)", "HTTP_ADDR=\(listen == "*" ? "0.0.0.0" : listen)", "HTTP_PORT=\(httpPort)"]
         }
         if let conninfo { lines.append("SQL_CONNINFO=\"\(conninfo)\"") }
         if case .inModule(let directory) = module.sql {
-            lines += ["PG_DIR=\(prefix)\(directory)", "PG_LISTEN=\(address)", "PG_PORT=\(port)"]
+            lines += ["PG_DIR=\(prefix)\(directory)", "PG_LISTEN='\(listen)'", "PG_PORT=\(port)"]
         }
         let directory = prefix + "/etc/mgmt-app"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -115,47 +169,62 @@ final class ManagementCluster {
 
     // MARK: The application's commands
 
-    /// Runs one of the app's scripts (`mgmt`, `sql`, `upgrade`...) for `module` with `prefix`'s
-    /// settings, as the daemon or an operator would; its output, or a failure with it.
+    /// Runs one of the app's scripts (`mgmt`, `sql`, `upgrade`...) for `module` as `node` (or
+    /// the external server's host, nil), in its network namespace, as the daemon or an operator
+    /// there would; its output, or a failure with it.
     @discardableResult
-    func app(_ script: String, _ arguments: [String] = [], module: String, prefix: String) throws -> String {
-        let result = try spawn([Self.appDirectory + "/" + script] + arguments,
-                               environment: ["MIRROR_PATH_PREFIX": prefix, "MIRROR_MODULE": module])
+    func app(_ script: String, _ arguments: [String] = [], module: String, node: String?) throws -> String {
+        let prefix = node.map(lab.prefix) ?? externalPrefix
+        var command = ["/usr/bin/env", "MIRROR_PATH_PREFIX=\(prefix)", "MIRROR_MODULE=\(module)", "MIRROR_NODE=\(node ?? "external")",
+                       Self.appDirectory + "/" + script] + arguments
+        if let network { command = ["/usr/bin/nsenter", "--net=\(network.namespacePath(node.map(lab.host) ?? .client))"] + command }
+        let result = try runSpawned(command, timeout: 120)
         guard result.status == 0 else {
-            throw TestFailure("\(script) \(arguments.joined(separator: " ")) for \(module) in \(prefix) exited \(result.status):\n\(result.output)")
+            throw TestFailure("\(script) \(arguments.joined(separator: " ")) for \(module) on \(node ?? "external") exited \(result.status):\n\(result.output)\(result.error)")
         }
-        return result.output
+        return result.output + result.error
     }
 
     /// Version 1 of every module's data on `node`'s plain directories (before its daemon starts).
     func install(on node: String) throws {
         for module in modules {
-            if module.mgmtDirectory != nil { try app("mgmt", ["install"], module: module.name, prefix: lab.prefix(node)) }
-            if case .inModule = module.sql { try app("sql", ["install"], module: module.name, prefix: lab.prefix(node)) }
+            if module.mgmtDirectory != nil { try app("mgmt", ["install"], module: module.name, node: node) }
+            if module.holdsDatabase { try app("sql", ["install"], module: module.name, node: node) }
         }
     }
 
     /// The upgrade from version N to N+1, run by the operator on `node`.
     @discardableResult
     func upgrade(on node: String, module: String) throws -> String {
-        try app("upgrade", module: module, prefix: lab.prefix(node))
+        try app("upgrade", module: module, node: node)
     }
 
     /// Starts, stops or installs the external PostgreSQL server (procedure 3).
-    func external(_ verb: String) throws { try app("sql", [verb], module: "SQL", prefix: externalPrefix) }
-
-    var externalConninfo: String { "host=127.0.0.1 port=\(externalPort) user=postgres dbname=mgmt" }
+    func external(_ verb: String) throws { try app("sql", [verb], module: "SQL", node: nil) }
 
     // MARK: Observing it
 
-    /// GET `path` from the management service on `node`: the body of a 200 answer.
-    func http(_ node: String, _ path: String) throws -> String {
-        let url = "http://\(address(node)):\(httpPort)\(path)"
-        let result = try spawn(["/usr/bin/python3", "-c",
-                                "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())",
-                                url])
-        guard result.status == 0 else { throw TestFailure("GET \(url): \(result.output)") }
-        return result.output
+    /// The management service's answer to GET `path` on `node` (through the module's virtual IP
+    /// in namespaces, failing if another node answered): its JSON object.
+    func http(_ node: String, _ path: String) throws -> [String: Any] {
+        var command = ["/usr/bin/python3", "-c",
+                       "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"]
+        let host: String
+        if let network {
+            let index = try XCTUnwrap(modules.firstIndex { $0.mgmtDirectory != nil })
+            host = Self.virtualIP(index)
+            command = ["/usr/bin/nsenter", "--net=\(network.namespacePath(.client))"] + command
+        } else {
+            host = lab.address(of: node)
+        }
+        let url = "http://\(host):\(httpPort)\(path)"
+        let result = try runSpawned(command + [url], timeout: 30)
+        guard result.status == 0 else { throw TestFailure("GET \(url): \(result.error.suffix(500))") }
+        guard let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any] else {
+            throw TestFailure("GET \(url): not a JSON object: \(result.output)")
+        }
+        guard object["node"] as? String == node else { throw TestFailure("GET \(url): answered by \(object["node"] ?? "?"), not \(node)") }
+        return object
     }
 
     /// Waits until the service answers on `node` with its versions (so its database answers too):
@@ -172,31 +241,38 @@ final class ManagementCluster {
             }
             usleep(100_000)
         }
-        XCTFail("the management service on \(node) did not answer within \(timeout) s: \(last.suffix(300))", file: file, line: line)
+        XCTFail("the management service on \(node) did not answer within \(timeout) s: \(last)", file: file, line: line)
         throw TestFailure("service not answering")
     }
 
     /// The versions the service on `node` reports: its data's and its database's.
     func versions(_ node: String) throws -> (data: String, sql: String?) {
-        let object = try JSONSerialization.jsonObject(with: Data(try http(node, "/version").utf8)) as? [String: Any]
-        return (object?["data"] as? String ?? "?", object?["sql"] as? String)
+        let object = try http(node, "/version")
+        return (object["data"] as? String ?? "?", object["sql"] as? String)
     }
 
-    /// The records and database rows the service on `node` reports.
-    func records(_ node: String) throws -> (records: [String], cameras: [[String]]?) {
-        let object = try JSONSerialization.jsonObject(with: Data(try http(node, "/records").utf8)) as? [String: Any]
-        return (object?["records"] as? [String] ?? [], object?["cameras"] as? [[String]])
+    /// The records the service on `node` reports from its data directory.
+    func records(_ node: String) throws -> [String] {
+        try http(node, "/records")["records"] as? [String] ?? []
     }
 
     /// A query's rows (fields separated by `|`) through psql.
     func sql(_ conninfo: String, _ statement: String) throws -> String {
-        let result = try spawn(["/usr/bin/psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c", statement])
-        guard result.status == 0 else { throw TestFailure("psql \(statement): \(result.output)") }
+        let result = try runSpawned(["/usr/bin/psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c", statement],
+                                    timeout: 30)
+        guard result.status == 0 else { throw TestFailure("psql \(statement): \(result.error)") }
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// The database of `node`'s module `module` (PostgreSQL in the module, or the one it uses).
-    func conninfo(_ node: String) -> String { "host=\(address(node)) port=\(pgPort) user=postgres dbname=mgmt" }
+    /// The database on `node` (the PostgreSQL server of the module holding it), through its
+    /// Unix socket.
+    func conninfo(_ node: String) throws -> String {
+        let module = try XCTUnwrap(modules.first(where: \.holdsDatabase))
+        return "host=\(lab.prefix(node))/run/mgmt-app/\(module.name) port=\(pgPort) user=postgres dbname=mgmt"
+    }
+
+    /// The external database, through its Unix socket.
+    var externalConninfo: String { "host=\(externalPrefix)/run/mgmt-app/SQL port=\(externalPort) user=postgres dbname=mgmt" }
 
     /// A file of the management data on `node`, read through its mount (or its plain directory
     /// where the module is stopped).
@@ -236,14 +312,22 @@ final class ManagementCluster {
         try? transcript.joined(separator: "\n").write(toFile: "\(directory)/\(name).txt", atomically: true, encoding: .utf8)
     }
 
+    /// The module's report from `node`'s daemon.
+    func report(_ node: String, _ module: String) throws -> ModuleReport {
+        let result = lab.clusterctl(node, ["status", "-m", module, "--json"])
+        guard let report = (try? ControlJSON.decode(ControlResponse.self, from: Array(result.output.utf8)))?.status?.modules.first else {
+            throw TestFailure("no status of \(module) from \(node): \(result.output) \(result.errors)")
+        }
+        return report
+    }
+
     /// Waits until `node`'s copy of `module` is up to date with no resync running.
     func waitUpToDate(_ node: String, _ module: String, timeout: TimeInterval = 60,
                       file: StaticString = #filePath, line: UInt = #line) throws {
         let deadline = Date().addingTimeInterval(timeout)
         var last = "no answer"
         while Date() < deadline {
-            let result = lab.clusterctl(node, ["status", "-m", module, "--json"])
-            if let report = (try? ControlJSON.decode(ControlResponse.self, from: Array(result.output.utf8)))?.status?.modules.first {
+            if let report = try? report(node, module) {
                 if report.upToDate && report.resync == nil { return }
                 last = "upToDate \(report.upToDate), resync \(report.resync ?? "none")"
             }
@@ -251,15 +335,6 @@ final class ManagementCluster {
         }
         XCTFail("module \(module) on \(node) not up to date after \(timeout) s: \(last)", file: file, line: line)
         throw TestFailure("copy not up to date")
-    }
-
-    /// The module's settings as `node`'s daemon reports them.
-    func report(_ node: String, _ module: String) throws -> ModuleReport {
-        let result = lab.clusterctl(node, ["status", "-m", module, "--json"])
-        guard let report = (try? ControlJSON.decode(ControlResponse.self, from: Array(result.output.utf8)))?.status?.modules.first else {
-            throw TestFailure("no status of \(module) from \(node): \(result.output) \(result.errors)")
-        }
-        return report
     }
 
     // MARK: Ending
@@ -272,92 +347,19 @@ final class ManagementCluster {
     }
 
     /// Every process of the app still running, killed by the PIDs its scripts recorded: the
-    /// management services, and each PostgreSQL server with every process of its session.
+    /// management services, and each PostgreSQL server with its backends.
     func killApplications() {
         var runDirectories = [externalPrefix + "/run/mgmt-app/SQL"]
         for node in ClusterLab.nodes {
             for module in modules { runDirectories.append(lab.prefix(node) + "/run/mgmt-app/" + module.name) }
         }
         for directory in runDirectories {
-            if let pid = Self.pid(in: directory + "/mgmt.pid") { kill(pid, SIGKILL) }
-            if let pid = Self.pid(in: directory + "/postgres.pid") {
-                for member in Self.session(of: pid) { kill(member, SIGKILL) }
+            for file in ["mgmt.pid", "postgres.pid"] {
+                if let text = try? String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8),
+                   let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                    killFamily(of: pid)
+                }
             }
         }
     }
-
-    private static func pid(in file: String) -> pid_t? {
-        (try? String(contentsOfFile: file, encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-    }
-
-    /// `leader` and every process of its session (the postmaster leads its own: pg_ctl starts it with setsid).
-    private static func session(of leader: pid_t) -> [pid_t] {
-        var members = [leader]
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = pid_t(name), pid != leader,
-                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let end = stat.lastIndex(of: ")") else { continue }
-            let fields = stat[stat.index(after: end)...].split(separator: " ")
-            if fields.count > 3, pid_t(fields[3]) == leader { members.append(pid) }
-        }
-        return members
-    }
-}
-
-/// Runs a program to its end through posix_spawn, standard input /dev/null and both outputs
-/// into one temporary file, nothing else inherited: a program that leaves a daemon behind (the
-/// app's start scripts) returns as soon as it exits. Killed after `timeout`.
-func spawn(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 120) throws
-    -> (status: Int32, output: String) {
-    var template = Array("/tmp/procedure-test-output-XXXXXX".utf8CString)
-    let fd = mkstemp(&template)
-    guard fd >= 0 else { throw TestFailure("mkstemp: \(String(cString: strerror(errno)))") }
-    unlink(template)
-    defer { close(fd) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, fd, 1)
-    posix_spawn_file_actions_adddup2(&actions, fd, 2)
-    clinux_spawn_close_from(&actions, 3)
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-    var mask = sigset_t()
-    sigemptyset(&mask)
-    posix_spawnattr_setsigmask(&attributes, &mask)
-    var variables = ProcessInfo.processInfo.environment
-    for (key, value) in environment { variables[key] = value }
-    let envp = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    let argv = arguments.map { strdup($0) } + [nil]
-    defer {
-        envp.forEach { free($0) }
-        argv.forEach { free($0) }
-    }
-    var pid = pid_t()
-    let rc = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
-    guard rc == 0 else { throw TestFailure("cannot run \(arguments[0]): \(String(cString: strerror(rc)))") }
-    let deadline = Date().addingTimeInterval(timeout)
-    var status: Int32 = 0
-    while waitpid(pid, &status, WNOHANG) == 0 {
-        if Date() > deadline {
-            kill(pid, SIGKILL)
-            _ = waitpid(pid, &status, 0)
-            throw TestFailure("\(arguments.joined(separator: " ")) did not end within \(timeout) s")
-        }
-        usleep(10_000)
-    }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    var offset: off_t = 0
-    while true {
-        let count = pread(fd, &chunk, chunk.count, offset)
-        if count <= 0 { break }
-        bytes += chunk[0..<count]
-        offset += off_t(count)
-    }
-    let exit = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return (exit, String(decoding: bytes, as: UTF8.self))
 }
