@@ -76,12 +76,8 @@ final class ProcedureTests: XCTestCase {
         try lab.start("node2")
         for module in modules { try lab.waitFor(module, "WAIT", "WAIT") }
         for module in modules { app.ctl("node1", ["prim", "-m", module]) }
-        for module in modules {
-            try lab.waitFor(module, "PRIM", "SECOND")
-            try app.waitUpToDate("node2", module)
-        }
-        var status = app.ctl("node1", ["status"])
-        for module in modules { XCTAssertTrue(status.contains("\(module): node1 PRIM, node2 SECOND"), status) }
+        for module in modules { try app.waitUpToDate("node2", module) }
+        try app.expect(modules, "PRIM", "SECOND")
         XCTAssertEqual(try app.versions("node1").data, "1")
         XCTAssertEqual(try app.versions("node1").sql, "1")
         XCTAssertEqual(try app.records("node1"), ["1 gate", "2 lobby", "3 parking"])
@@ -103,7 +99,7 @@ final class ProcedureTests: XCTestCase {
 
         // (ALONE, STOP): no more replication to node2.
         for module in modules { app.ctl("node2", ["stop", "-m", module]) }
-        for module in modules { try lab.waitFor(module, "ALONE", "STOP") }
+        try app.expect(modules, "ALONE", "STOP")
 
         // Process monitoring and checkers suspended on node1, then the upgrade there only.
         for module in modules {
@@ -142,7 +138,7 @@ final class ProcedureTests: XCTestCase {
 
         // Stop node1: (STOP, STOP).
         for module in modules { app.ctl("node1", ["stop", "-m", module]) }
-        for module in modules { try lab.waitFor(module, "STOP", "STOP") }
+        try app.expect(modules, "STOP", "STOP")
 
         if database == .external {
             // The external database, migrated by node1, back to version 1 from the backup (after a
@@ -157,7 +153,7 @@ final class ProcedureTests: XCTestCase {
 
         // Force node2 to serve its version-1 copy: (STOP, ALONE).
         for module in modules { app.ctl("node2", ["prim", "-m", module]) }
-        for module in modules { try lab.waitFor(module, "STOP", "ALONE") }
+        try app.expect(modules, "STOP", "ALONE", statusFrom: "node2")
         XCTAssertEqual(try app.versions("node2").data, "1")
         XCTAssertEqual(try app.versions("node2").sql, "1")
         XCTAssertEqual(try app.records("node2"), ["1 gate", "2 lobby", "3 parking"])
@@ -177,11 +173,11 @@ final class ProcedureTests: XCTestCase {
 
         // Stop node2: (STOP, STOP).
         for module in modules { app.ctl("node2", ["stop", "-m", module]) }
-        for module in modules { try lab.waitFor(module, "STOP", "STOP") }
+        try app.expect(modules, "STOP", "STOP", statusFrom: "node2")
 
         // node1 is the reference: (ALONE, STOP).
         for module in modules { app.ctl("node1", ["prim", "-m", module]) }
-        for module in modules { try lab.waitFor(module, "ALONE", "STOP") }
+        try app.expect(modules, "ALONE", "STOP")
         XCTAssertEqual(try app.versions("node1").data, "2")
         XCTAssertEqual(try app.records("node1").last, "10 added on node1 after the upgrade")
 
@@ -198,10 +194,9 @@ final class ProcedureTests: XCTestCase {
             let accepted = app.ctl("node2", ["second", "--yes", "-m", module])
             XCTAssertTrue(accepted.contains("second accepted on node2"), accepted)
         }
-        for module in modules {
-            try lab.waitFor(module, "PRIM", "SECOND", timeout: 60)
-            try app.waitUpToDate("node2", module)
-        }
+        app.ctl("node2", ["status"])   // for the runbook: the resync, if it is still running
+        for module in modules { try app.waitUpToDate("node2", module) }
+        try app.expect(modules, "PRIM", "SECOND", timeout: 60)
         let node1Data = try TreeSnapshot(of: lab.path("node1", mgmtDirectory))
         let node2Data = try TreeSnapshot(of: lab.path("node2", mgmtDirectory))
         XCTAssertEqual(node2Data.differences(from: node1Data), [], "node2's management data is node1's")
@@ -214,15 +209,15 @@ final class ProcedureTests: XCTestCase {
             app.ctl("node1", ["-H", "all", "errd", "enable", "-m", module])
             app.ctl("node1", ["-H", "all", "checker", "enable", "all", "-m", module])
         }
-        status = app.ctl("node1", ["status"])
+        let status = try app.expect(modules, "PRIM", "SECOND")
         for module in modules {
-            XCTAssertTrue(status.contains("\(module): node1 PRIM, node2 SECOND"), status)
             for node in ClusterLab.nodes {
                 let report = try app.report(node, module)
                 XCTAssertTrue(report.boot && report.errdEnabled && report.checkers.allSatisfy(\.enabled), "\(node): \(report)")
             }
         }
         XCTAssertTrue(status.contains("boot: on, errd: enabled"), status)
+        XCTAssertTrue(status.contains("): enabled, up"), "the checkers test the service again: \(status)")
         for module in modules {
             let verified = app.ctl("node1", ["verify", "-m", module])
             XCTAssertFalse(verified.contains("difference"), verified)
@@ -230,7 +225,7 @@ final class ProcedureTests: XCTestCase {
 
         // node2 now serves what node1 migrated: a swap makes it PRIM on its resynchronised copies.
         for module in modules { app.ctl("node1", ["swap", "-m", module]) }
-        for module in modules { try lab.waitFor(module, "SECOND", "PRIM", timeout: 30) }
+        try app.expect(modules, "SECOND", "PRIM", statusFrom: "node2", timeout: 30)
         try app.waitForService("node2")
         XCTAssertEqual(try app.versions("node2").data, "2")
         XCTAssertEqual(try app.versions("node2").sql, "2")
@@ -243,8 +238,6 @@ final class ProcedureTests: XCTestCase {
             XCTAssertEqual(try cameras("node2"), "1|gate\n2|lobby\n3|parking\n20|added on node2",
                            "the external database: restored, then migrated by node2")
         }
-        status = app.ctl("node2", ["status"])
-        for module in modules { XCTAssertTrue(status.contains("\(module): node2 PRIM, node1 SECOND"), status) }
     }
 
     /// Appends a line to the service's records on `node` (through its read-write mount).

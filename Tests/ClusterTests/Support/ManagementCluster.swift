@@ -312,6 +312,19 @@ final class ManagementCluster {
         try? transcript.joined(separator: "\n").write(toFile: "\(directory)/\(name).txt", atomically: true, encoding: .utf8)
     }
 
+    /// Waits until every module of `modules` is in `first` on node1 and `second` on node2, then
+    /// checks that `clusterctl status` on `node` says so (`AM: node1 ALONE, node2 STOP`, this
+    /// node first); returns that status.
+    @discardableResult
+    func expect(_ modules: [String], _ first: String, _ second: String, statusFrom node: String = "node1", timeout: TimeInterval = 20,
+                file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        for module in modules { try lab.waitFor(module, first, second, timeout: timeout, file: file, line: line) }
+        let status = ctl(node, ["status"], file: file, line: line)
+        let states = node == "node1" ? "node1 \(first), node2 \(second)" : "node2 \(second), node1 \(first)"
+        for module in modules { XCTAssertTrue(status.contains("\(module): \(states)\n"), status, file: file, line: line) }
+        return status
+    }
+
     /// The module's report from `node`'s daemon.
     func report(_ node: String, _ module: String) throws -> ModuleReport {
         let result = lab.clusterctl(node, ["status", "-m", module, "--json"])
