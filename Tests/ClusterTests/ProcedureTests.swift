@@ -52,6 +52,93 @@ final class ProcedureTests: XCTestCase {
         try app.shutdown()
     }
 
+    /// The everyday operations of docs/operations.md on the management service alone (module AM,
+    /// no database): a planned switchover with swap and back; maintenance on the SECOND (stopped,
+    /// then rebooted with boot on: it comes back as SECOND by itself and receives only what changed,
+    /// which is what boot off prevents during an upgrade); replacing a node (a new node2 with
+    /// empty directories and no state is resynchronised by checksums); a network partition (both
+    /// serve alone) resolved with prim on the reference and second on the other.
+    func testEverydayOperations() throws {
+        let app = try ManagementCluster(modules: [AppModule(name: "AM", mgmtDirectory: "/srv/AM", sql: .none)], namespaces: true)
+        let lab = app.lab
+        let network = try XCTUnwrap(app.network)
+        func records(_ node: String) throws -> String { try app.file(node, "/srv/AM/records") }
+        try app.install(on: "node1")
+        try lab.start("node1")
+        try lab.start("node2")
+        try app.expect(["AM"], "WAIT", "WAIT")
+        app.ctl("node1", ["prim", "-m", "AM"])
+        try app.waitUpToDate("node2", "AM")
+        try app.expect(["AM"], "PRIM", "SECOND")
+
+        // Planned switchover, and back.
+        app.ctl("node1", ["swap", "-m", "AM"])
+        try app.expect(["AM"], "SECOND", "PRIM", statusFrom: "node2")
+        try app.waitForService("node2")
+        app.ctl("node2", ["swap", "-m", "AM"])
+        try app.expect(["AM"], "PRIM", "SECOND")
+        try app.waitForService("node1")
+
+        // Maintenance on node2: stopped, node1 goes on alone; node2 reboots with boot on and comes
+        // back as SECOND, receiving only what changed meanwhile.
+        app.ctl("node2", ["stop", "-m", "AM"])
+        try app.expect(["AM"], "ALONE", "STOP")
+        try appendRecord("4 added during node2's maintenance", app, "node1", "/srv/AM")
+        lab.stop("node2")
+        try lab.start("node2")
+        try app.waitUpToDate("node2", "AM")
+        try app.expect(["AM"], "PRIM", "SECOND")
+        XCTAssertEqual(try records("node2"), try records("node1"))
+        try lab.waitForLog(of: "node1", containing: "resync by change map")
+
+        // node2 replaced: the old machine is gone for good; a new one with the same name, cluster
+        // file and key, empty directories and no state joins and is resynchronised by checksums.
+        lab.crash("node2")
+        try lab.waitFor("AM", "ALONE", nil, timeout: 10)
+        _ = umount2(lab.path("node2", "/srv/AM"), Int32(MNT_DETACH))
+        for directory in ["/srv/AM", "/var/lib/mirror"] {
+            try FileManager.default.removeItem(atPath: lab.path("node2", directory))
+            _ = try lab.scratch.sub("node2" + directory)
+        }
+        try lab.start("node2")
+        try app.waitUpToDate("node2", "AM")
+        try app.expect(["AM"], "PRIM", "SECOND")
+        XCTAssertEqual(try records("node2"), try records("node1"))
+        try lab.waitForLog(of: "node1", containing: "resync by checksum")
+
+        // A network partition: each node serves alone and writes; when the network returns, the
+        // divergence is refused on both sides until the operator picks the reference.
+        try partition(network, true)
+        try lab.waitFor("AM", "ALONE", "ALONE", timeout: 15)
+        try appendRecord("5 written on node1 during the partition", app, "node1", "/srv/AM")
+        try appendRecord("5 written on node2 during the partition", app, "node2", "/srv/AM")
+        try partition(network, false)
+        try app.expect(["AM"], "WAIT", "WAIT", timeout: 20)
+        app.ctl("node2", ["status"])
+        let asked = app.ctlResult("node2", ["second", "-m", "AM"])
+        XCTAssertEqual(asked.status, 1)
+        XCTAssertTrue(asked.output.contains("DISCARDED") && asked.output.contains("records"), asked.output)
+        app.ctl("node1", ["prim", "-m", "AM"])
+        try app.expect(["AM"], "ALONE", "WAIT")
+        app.ctl("node2", ["second", "--yes", "-m", "AM"])
+        try app.waitUpToDate("node2", "AM")
+        try app.expect(["AM"], "PRIM", "SECOND")
+        XCTAssertTrue(try records("node2").contains("5 written on node1 during the partition"))
+        XCTAssertFalse(try records("node2").contains("5 written on node2"), "node2's changes discarded")
+        XCTAssertEqual(try records("node2"), try records("node1"))
+        try app.waitForService("node1")
+        app.saveTranscript("everyday")
+        try app.shutdown()
+    }
+
+    /// Cuts (or restores) the network between the two nodes only: their bridge ports isolated from
+    /// each other, links up, the client still reaching both.
+    private func partition(_ network: NetworkLab, _ cut: Bool) throws {
+        for port in ["p-node1", "p-node2"] {
+            try mustRun(["ip", "netns", "exec", network.switchNamespace, "bridge", "link", "set", "dev", port, "isolated", cut ? "on" : "off"])
+        }
+    }
+
     /// Where the management database lives.
     enum Database {
         /// In a replicated module (PostgreSQL on each node's copy): it follows the module's data.

@@ -319,8 +319,17 @@ final class ManagementCluster {
     func expect(_ modules: [String], _ first: String, _ second: String, statusFrom node: String = "node1", timeout: TimeInterval = 20,
                 file: StaticString = #filePath, line: UInt = #line) throws -> String {
         for module in modules { try lab.waitFor(module, first, second, timeout: timeout, file: file, line: line) }
-        let status = ctl(node, ["status"], file: file, line: line)
+        // The peer's state as this node last heard it may lag behind a moment (a node leaving PRIM
+        // or ALONE announces its new state once its stop script has run).
         let states = node == "node1" ? "node1 \(first), node2 \(second)" : "node2 \(second), node1 \(first)"
+        let deadline = Date().addingTimeInterval(10)
+        var status = ""
+        repeat {
+            status = lab.clusterctl(node, ["status"]).output
+            if modules.allSatisfy({ status.contains("\($0): \(states)\n") }) { break }
+            usleep(100_000)
+        } while Date() < deadline
+        status = ctl(node, ["status"], file: file, line: line)
         for module in modules { XCTAssertTrue(status.contains("\(module): \(states)\n"), status, file: file, line: line) }
         return status
     }
