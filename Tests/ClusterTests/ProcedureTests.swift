@@ -281,7 +281,7 @@ final class ProcedureTests: XCTestCase {
             let accepted = app.ctl("node2", ["second", "--yes", "-m", module])
             XCTAssertTrue(accepted.contains("second accepted on node2"), accepted)
         }
-        app.ctl("node2", ["status"])   // for the runbook: the resync, if it is still running
+        for node in ["node1", "node2"] { app.ctl(node, ["status"]) }   // for the runbook: the resync, if still running
         for module in modules { try app.waitUpToDate("node2", module) }
         try app.expect(modules, "PRIM", "SECOND", timeout: 60)
         let node1Data = try TreeSnapshot(of: lab.path("node1", mgmtDirectory))
