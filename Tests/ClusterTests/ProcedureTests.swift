@@ -70,6 +70,12 @@ final class ProcedureTests: XCTestCase {
         app.ctl("node1", ["prim", "-m", "AM"])
         try app.waitUpToDate("node2", "AM")
         try app.expect(["AM"], "PRIM", "SECOND")
+        let refused = app.ctlResult("node2", ["prim", "-m", "AM"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.errors.contains("running as SECOND: stop the module first"), refused.errors)
+        let unknown = app.ctlResult("node1", ["stop", "-m", "MA"])
+        XCTAssertEqual(unknown.status, 1)
+        XCTAssertTrue(unknown.errors.contains("unknown module \"MA\" (modules: AM)"), unknown.errors)
 
         // Planned switchover, and back.
         app.ctl("node1", ["swap", "-m", "AM"])
@@ -83,8 +89,14 @@ final class ProcedureTests: XCTestCase {
         // back as SECOND, receiving only what changed meanwhile.
         app.ctl("node2", ["stop", "-m", "AM"])
         try app.expect(["AM"], "ALONE", "STOP")
+        let forced = app.ctlResult("node2", ["prim", "-m", "AM"])
+        XCTAssertEqual(forced.status, 1)
+        XCTAssertTrue(forced.errors.contains("node1 is serving as ALONE: stop it there first"), forced.errors)
+        XCTAssertEqual(lab.state("node2", "AM"), "STOP", "nothing done")
         try appendRecord("4 added during node2's maintenance", app, "node1", "/srv/AM")
         lab.stop("node2")
+        let down = app.ctlResult("node2", ["status"])
+        XCTAssertEqual(down.status, 2, "the daemon cannot be reached: \(down.errors)")
         try lab.start("node2")
         try app.waitUpToDate("node2", "AM")
         try app.expect(["AM"], "PRIM", "SECOND")
@@ -194,6 +206,7 @@ final class ProcedureTests: XCTestCase {
             XCTAssertEqual(app.ctl("node1", ["checker", "disable", "all", "-m", module]), "\(module): checker all disabled on node1\n")
         }
         let upgraded = try app.upgrade(on: "node1", module: mgmt)
+        app.remember("upgrade on node1:\n" + upgraded)
         XCTAssertTrue(upgraded.contains("upgraded from version 1 to 2"), upgraded)
         XCTAssertEqual(try app.versions("node1").data, "2")
         XCTAssertEqual(try app.versions("node1").sql, "2")
@@ -211,7 +224,7 @@ final class ProcedureTests: XCTestCase {
             // started, it would become SECOND and take node1's migrated data before its own upgrade.
             lab.stop("node2")
             try lab.start("node2")
-            try lab.waitForLog(of: "node2", containing: "left in STOP (boot off)")
+            app.remember("node2's log after its reboot:\n" + (try lab.waitForLog(of: "node2", containing: "left in STOP (boot off)")))
             let until = Date().addingTimeInterval(4)   // longer than the heartbeat timeout (3 s)
             while Date() < until {
                 for module in modules { XCTAssertEqual(lab.state("node2", module), "STOP", "boot off: node2 stays stopped after its reboot") }

@@ -306,6 +306,9 @@ final class ManagementCluster {
         transcript.append(text)
     }
 
+    /// Adds `text` (a log line, a command's output) to the transcript.
+    func remember(_ text: String) { transcript.append(text + "\n") }
+
     /// Writes the transcript to `$PROCEDURE_TRANSCRIPT_DIR/NAME.txt` when that is set.
     func saveTranscript(_ name: String) {
         guard let directory = ProcessInfo.processInfo.environment["PROCEDURE_TRANSCRIPT_DIR"] else { return }
