@@ -8,6 +8,7 @@ packages=(
     sqlite3 postgresql postgresql-contrib  # real applications on the mount (tests, demo, bench)
     fio bindfs                        # benchmark workloads and the FUSE passthrough peer
     python3 bc util-linux attr iproute2 procps psmisc  # test helpers: locks, xattrs, namespaces, processes
+    iputils-ping                      # the cluster's ping checkers run ping(8)
 )
 
 missing=()

@@ -2,8 +2,8 @@
 public struct ClusterConfiguration: Equatable, Sendable {
     /// Defaults of the optional top-level settings.
     public enum Defaults {
-        public static let heartbeatInterval = Duration.seconds(1)
-        public static let heartbeatTimeout = Duration.seconds(5)
+        public static let heartbeatInterval = Duration.milliseconds(500)
+        public static let heartbeatTimeout = Duration.seconds(3)
         public static let ackTimeout = Duration.seconds(3)
         public static let regionSize = 1 << 20
         public static let stateDirectory = "/var/lib/mirror"

@@ -10,6 +10,18 @@ public struct Node: Equatable, Sendable {
     /// Prepended on this node to every replicated directory and pid file, so that two nodes can run on one machine
     /// with separate copies; nil on a real node.
     public var pathPrefix: String?
+    /// Where the node answers load balancers' health checks (`GET /health/MODULE`: 200 where the
+    /// module is PRIM or ALONE); nil: no health endpoint.
+    public var healthAddress: Endpoint?
+
+    public init(name: String, replicationAddresses: [Endpoint], heartbeatAddresses: [Endpoint], pathPrefix: String?,
+                healthAddress: Endpoint? = nil) {
+        self.name = name
+        self.replicationAddresses = replicationAddresses
+        self.heartbeatAddresses = heartbeatAddresses
+        self.pathPrefix = pathPrefix
+        self.healthAddress = healthAddress
+    }
 
     /// Where `path` (a replicated directory or pid file as written in the file) lives on this node.
     public func localPath(_ path: String) -> String {

@@ -2,7 +2,7 @@ import TOMLKit
 
 /// Reads the `[[node]]` tables.
 enum NodeDecoder {
-    static let acceptedKeys = ["name", "replication", "heartbeat", "path_prefix"]
+    static let acceptedKeys = ["name", "replication", "heartbeat", "path_prefix", "health"]
     static let requiredCount = 2
 
     /// The nodes whose name is valid; every problem is logged.
@@ -26,8 +26,10 @@ enum NodeDecoder {
         let replication = reader.readEndpoints("replication", required: true) ?? []
         let heartbeat = reader.readEndpoints("heartbeat", required: false) ?? defaultHeartbeat(replication, reader)
         let pathPrefix = reader.readPath("path_prefix", required: false)
+        let health = reader.readEndpoint("health", required: false)
         guard let name else { return nil }
-        let node = Node(name: name, replicationAddresses: replication, heartbeatAddresses: heartbeat, pathPrefix: pathPrefix)
+        let node = Node(name: name, replicationAddresses: replication, heartbeatAddresses: heartbeat, pathPrefix: pathPrefix,
+                        healthAddress: health)
         return Decoded(value: node, context: reader.context, position: position)
     }
 

@@ -32,6 +32,9 @@ public struct ModuleReport: Codable, Equatable, Sendable {
     public var upToDate: Bool
     /// A resync in progress: what is done and the estimated time left; nil when none runs.
     public var resync: String?
+    /// Where this node serves: whether its changes reach the peer ("node2 connected, up to date",
+    /// "alone (changes journaled)"); nil elsewhere.
+    public var replication: String?
     /// The module starts by itself when the daemon starts (`clusterctl boot on|off`).
     public var boot: Bool
     /// Process monitoring is on (`clusterctl errd enable|disable`).
@@ -47,7 +50,7 @@ public struct ModuleReport: Codable, Equatable, Sendable {
 
     public init(
         name: String, localState: String, peerState: String?, peerVisible: Bool, generations: String, upToDate: Bool,
-        resync: String? = nil, boot: Bool = true, errdEnabled: Bool = true, checkers: [CheckerReport] = [],
+        resync: String? = nil, replication: String? = nil, boot: Bool = true, errdEnabled: Bool = true, checkers: [CheckerReport] = [],
         virtualIPs: [String] = [], lastFailover: FailoverTimeline? = nil, notes: [String] = []
     ) {
         self.name = name
@@ -57,6 +60,7 @@ public struct ModuleReport: Codable, Equatable, Sendable {
         self.generations = generations
         self.upToDate = upToDate
         self.resync = resync
+        self.replication = replication
         self.boot = boot
         self.errdEnabled = errdEnabled
         self.checkers = checkers

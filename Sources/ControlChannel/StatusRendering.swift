@@ -31,6 +31,7 @@ extension ClusterStatusReport {
         }
         var lines = ["\(module.name): \(node) \(state(module.localState)), \(peer) \(peerText)"]
         lines.append("  data: \(module.upToDate ? "up to date" : "NOT up to date") (generations \(module.generations))")
+        if let replication = module.replication { lines.append("  replication: \(replication)") }
         if let resync = module.resync { lines.append("  resync: \(resync)") }
         lines.append("  boot: \(module.boot ? "on" : "off"), errd: \(module.errdEnabled ? "enabled" : "disabled")")
         for checker in module.checkers {

@@ -25,7 +25,7 @@ struct RunCommand: ParsableCommand {
         """
     )
 
-    /// The role given by hand until the cluster logic elects one.
+    /// A role fixed by hand (replication only), instead of the cluster logic electing one.
     enum Role: String, ExpressibleByArgument {
         case primary, secondary
     }

@@ -45,9 +45,14 @@ extension ModuleNode {
 
     /// `swap`: hand the service to an up-to-date SECOND; this node waits, then follows it.
     private mutating func swap() {
-        guard let other = visiblePeer, other.state == .second, other.mayServe, resync == nil,
-              other.generations?.upToDate == true, decision(with: other)?.outcome == .inSync else {
+        guard let other = visiblePeer, other.state == .second else {
             return emit(.refuse(.swap, reason: "swap needs \(config.peer) as an up-to-date SECOND that sees this node"))
+        }
+        guard resync == nil, other.generations?.upToDate == true, decision(with: other)?.outcome == .inSync else {
+            return emit(.refuse(.swap, reason: "\(config.peer) is resynchronising: swap once its copy is up to date (clusterctl status)"))
+        }
+        guard other.mayServe else {
+            return emit(.refuse(.swap, reason: "\(config.peer) may not serve now (a checker is down there)"))
         }
         yielding = true
         stepDown(rule: "swap", message: "swap: handing the service to \(config.peer)")

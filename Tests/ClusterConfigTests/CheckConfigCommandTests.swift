@@ -15,14 +15,14 @@ final class CheckConfigCommandTests: XCTestCase {
 
     func testABrokenFileFailsWithEveryProblemOnItsOwnLine() throws {
         let scratch = try ScratchDirectory()
-        let text = ClusterFiles.text(topLevel: "heartbeat_timeout = 1\nregion_size = 3000", keyFile: "demo.key")
+        let text = ClusterFiles.text(topLevel: "heartbeat_timeout = 0.5\nregion_size = 3000", keyFile: "demo.key")
         let file = try scratch.write("cluster.toml", text)
         let result = try runMirror(["check-config", "--config", file])
         XCTAssertEqual(result.status, 1)
         XCTAssertEqual(result.standardOutput, "")
         XCTAssertEqual(result.errorLines, [
             "\(file): key_file = \"demo.key\" is not an absolute path",
-            "\(file): heartbeat_timeout (1 s) must be greater than heartbeat_interval (1 s): several heartbeats must "
+            "\(file): heartbeat_timeout (0.5 s) must be greater than heartbeat_interval (0.5 s): several heartbeats must "
                 + "be missed before the peer is declared lost",
             "\(file): region_size = 3000: expected a power of two from 4096 to 1073741824 bytes (1048576 is 1 MiB)",
         ])

@@ -33,8 +33,8 @@ final class LoadingTests: XCTestCase {
 
     func testDefaultsApplyToAMinimalFile() throws {
         let cluster = try ClusterConfiguration.parse(ClusterFiles.text(), file: ClusterFiles.name)
-        XCTAssertEqual(cluster.heartbeatInterval, .seconds(1))
-        XCTAssertEqual(cluster.heartbeatTimeout, .seconds(5))
+        XCTAssertEqual(cluster.heartbeatInterval, .milliseconds(500))
+        XCTAssertEqual(cluster.heartbeatTimeout, .seconds(3))
         XCTAssertEqual(cluster.ackTimeout, .seconds(3))
         XCTAssertEqual(cluster.regionSize, 1 << 20)
         XCTAssertNil(cluster.witness)

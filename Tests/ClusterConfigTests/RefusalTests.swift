@@ -236,12 +236,12 @@ final class RefusalTests: XCTestCase {
             name = "AM"
             directories = ["/srv/am"]
             """
-        let text = ClusterFiles.text(topLevel: "heartbeat_timeout = 1\nregion_size = 3000\ncolour = \"blue\"",
+        let text = ClusterFiles.text(topLevel: "heartbeat_timeout = 0.5\nregion_size = 3000\ncolour = \"blue\"",
                                      nodes: nodes, modules: modules, keyFile: "demo.key")
         let problems = ClusterFiles.problems(text)
         XCTAssertEqual(problems.count, 8, problems.joined(separator: "\n"))
         for fragment in ["unknown key \"colour\"", "key_file = \"demo.key\" is not an absolute path",
-                         "heartbeat_timeout (1 s) must be greater", "region_size = 3000", "found 3",
+                         "heartbeat_timeout (0.5 s) must be greater", "region_size = 3000", "found 3",
                          "node \"node3\": replication[0] = \"nowhere\"", "directories[0] = \"data\" is not an absolute path",
                          "[[module]] 2: name \"AM\" is also the name of [[module]] 1"] {
             XCTAssertEqual(problems.filter { $0.contains(fragment) }.count, 1, "\(fragment) in\n\(problems.joined(separator: "\n"))")

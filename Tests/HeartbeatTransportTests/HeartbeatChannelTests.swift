@@ -16,8 +16,8 @@ final class HeartbeatChannelTests: XCTestCase {
         var node1Paths: [HeartbeatPath] = [], node2Paths: [HeartbeatPath] = []
         for index in 0..<paths {
             let host = "127.0.0.\(index + 1)"
-            let a = NetworkAddress(host: host, port: try freeUDPPort(on: host))
-            let b = NetworkAddress(host: host, port: try freeUDPPort(on: host))
+            let a = NetworkAddress(host: host, port: try freePort(on: host, type: SOCK_DGRAM))
+            let b = NetworkAddress(host: host, port: try freePort(on: host, type: SOCK_DGRAM))
             node1Paths.append(HeartbeatPath(local: a, peer: b))
             node2Paths.append(HeartbeatPath(local: b, peer: a))
         }
@@ -61,7 +61,7 @@ final class HeartbeatChannelTests: XCTestCase {
         for blocked in 0..<2 {
             var pair = try pair()
             var node1 = pair.node1
-            node1.paths[blocked].peer.port = try freeUDPPort(on: node1.paths[blocked].peer.host)
+            node1.paths[blocked].peer.port = try freePort(on: node1.paths[blocked].peer.host, type: SOCK_DGRAM)
             pair = Pair(node1: node1, node2: pair.node2)
             let inbox = Inbox(), log = CapturedLog()
             let sender = try HeartbeatChannel(configuration: pair.node1, logger: log.logger("node1"), onHeartbeat: { _, _, _ in })

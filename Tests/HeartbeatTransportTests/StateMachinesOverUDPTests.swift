@@ -43,12 +43,12 @@ final class StateMachinesOverUDPTests: XCTestCase {
     func testRolesAreFoundOverUDPAndAPrimWhosePeerVanishesGoesOnAlone() throws {
         var node1Paths: [HeartbeatPath] = [], node2Paths: [HeartbeatPath] = []
         for host in ["127.0.0.1", "127.0.0.2"] {
-            let a = NetworkAddress(host: host, port: try freeUDPPort(on: host)), b = NetworkAddress(host: host, port: try freeUDPPort(on: host))
+            let a = NetworkAddress(host: host, port: try freePort(on: host, type: SOCK_DGRAM)), b = NetworkAddress(host: host, port: try freePort(on: host, type: SOCK_DGRAM))
             node1Paths.append(HeartbeatPath(local: a, peer: b))
             node2Paths.append(HeartbeatPath(local: b, peer: a))
         }
         // The first path of node1 leads nowhere: everything goes by the second.
-        node1Paths[0].peer.port = try freeUDPPort(on: "127.0.0.1")
+        node1Paths[0].peer.port = try freePort(on: "127.0.0.1", type: SOCK_DGRAM)
         let log = CapturedLog()
         let node1 = Driven(name: "node1", peer: "node2"), node2 = Driven(name: "node2", peer: "node1")
         for (node, peer, paths) in [(node1, "node2", node1Paths), (node2, "node1", node2Paths)] {

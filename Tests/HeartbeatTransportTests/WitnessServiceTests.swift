@@ -205,7 +205,7 @@ final class WitnessServiceTests: XCTestCase {
 
     func testNoWitnessMeansNoVerdictWithinTheRetries() throws {
         let log = CapturedLog()
-        let nowhere = NetworkAddress(host: "127.0.0.3", port: try freeUDPPort(on: "127.0.0.3"))
+        let nowhere = NetworkAddress(host: "127.0.0.3", port: try freePort(on: "127.0.0.3", type: SOCK_DGRAM))
         let client = WitnessClient(clusterName: "demo", nodeName: "node1", witness: nowhere, presharedKey: testKey,
                                    timeout: .milliseconds(100), attempts: 3, logger: log.logger("node1"))
         let started = ContinuousClock.now

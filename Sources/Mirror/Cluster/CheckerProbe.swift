@@ -4,24 +4,31 @@ import ReplTransport
 
 /// One test of a checker (TCP connect, ping, interface up, custom script), with its timeout.
 enum CheckerProbe {
-    /// Whether the checker's test passes now.
-    static func passes(_ checker: Checker) -> Bool {
+    /// Why the checker's test fails now (nil: it passes); a script gets `environment` (module,
+    /// node, prefix).
+    static func failure(of checker: Checker, environment: [String: String]) -> String? {
         let timeout = checker.timeout ?? Checker.Defaults.timeout
         switch checker.kind {
         case .tcp(let endpoint):
-            return tcpConnects(host: endpoint.host, port: endpoint.port, timeout: timeout)
+            return tcpConnects(host: endpoint.host, port: endpoint.port, timeout: timeout) ? nil : "no TCP connection to \(endpoint)"
         case .ping(let host):
             let seconds = max(1, Int((Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18).rounded(.up)))
-            return ScriptRunner.run(["/usr/bin/ping", "-n", "-q", "-c", "1", "-W", "\(seconds)", host],
-                                    timeout: timeout + .seconds(1), quiet: true).succeeded
+            return explain(ScriptRunner.run(["/usr/bin/ping", "-n", "-q", "-c", "1", "-W", "\(seconds)", host],
+                                            timeout: timeout + .seconds(1), quiet: true), "ping \(host)")
         case .interface(let name):
-            guard let state = (try? GenerationStore.contents(of: "/sys/class/net/\(name)/operstate")) ?? nil else { return false }
+            guard let state = (try? GenerationStore.contents(of: "/sys/class/net/\(name)/operstate")) ?? nil else {
+                return "no interface \(name)"
+            }
             // Virtual links without a carrier notion (veth peers, lo) report "unknown" while up.
             let trimmed = state.trimmingCharacters(in: "\n")
-            return trimmed == "up" || (trimmed == "unknown" && interfaceFlagsUp(name))
+            return trimmed == "up" || (trimmed == "unknown" && interfaceFlagsUp(name)) ? nil : "interface \(name) is \(trimmed)"
         case .script(let path):
-            return ScriptRunner.run([path], timeout: timeout, quiet: true).succeeded
+            return explain(ScriptRunner.run([path], environment: environment, timeout: timeout, quiet: true), path)
         }
+    }
+
+    private static func explain(_ outcome: ScriptRunner.Outcome, _ what: String) -> String? {
+        outcome.succeeded ? nil : "\(what): \(outcome)"
     }
 
     /// Whether the checker tests the application itself, so only where the module serves.

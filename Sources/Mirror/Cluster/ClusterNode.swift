@@ -5,6 +5,7 @@ import HeartbeatTransport
 import Logging
 import MirrorCore
 import ReplTransport
+import VirtualIP
 
 /// `mirror run` without `--role`: the cluster daemon of one node. Every module of the cluster
 /// file gets its state machine (``ModuleRuntime``) fed by a tick every 100 ms, the peer's UDP
@@ -20,6 +21,7 @@ final class ClusterNode {
     private var heartbeats: HeartbeatChannel!
     private var listener: ReplicationListener?
     private var control: ControlServer?
+    private var health: HealthEndpoint?
 
     init(plan: NodePlan, logger: Logger) {
         self.plan = plan
@@ -91,6 +93,16 @@ final class ClusterNode {
         } catch {
             throw Failure(message: "cannot serve the control socket: \(error)")
         }
+        if let address = node.healthAddress {
+            let table = router.runtimes
+            do {
+                health = try HealthEndpoint(host: address.host, port: address.port) { module in table[module]?.snapshot.state.rawValue }
+            } catch {
+                throw Failure(message: "cannot serve the health endpoint on \(address): \(error)")
+            }
+            health?.start()
+            logger.info("health endpoint on \(address): GET /health/MODULE answers 200 where the module is PRIM or ALONE")
+        }
         for runtime in runtimes {
             let starts = togglesLock.locked { toggles[runtime.name]?.boot ?? true }
             logger.info("module \(runtime.name): \(starts ? "starting (boot on)" : "left in STOP (boot off): clusterctl start -m \(runtime.name) starts it")")
@@ -121,6 +133,7 @@ final class ClusterNode {
         // Announce STOP a few more times so that the peer takes over at once rather than after the timeout.
         usleep(300_000)
         control?.stop()
+        health?.stop()
         listener?.close()
         heartbeats.close()
         logger.info("node \(plan.nodeName) stopped")

@@ -196,11 +196,16 @@ final class ControlHandler {
             guard let text = unit.status.value(of: "resync"), text != "none" else { return nil }
             return runtime.units.count == 1 ? text : "\(unit.plan.name): \(text)"
         }
+        let replication = snapshot.state.isServing ? runtime.units.compactMap { unit -> String? in
+            guard let text = unit.status.value(of: "peer") else { return nil }
+            return runtime.units.count == 1 ? text : "\(unit.plan.name): \(text)"
+        }.joined(separator: "; ") : nil
         let timeline = snapshot.timeline.map { FailoverTimeline(steps: $0.steps.map { TimelineStep(name: $0.0, atMilliseconds: Int($0.1)) }) }
         return ModuleReport(name: runtime.name, localState: snapshot.state.rawValue,
                             peerState: runtime.peerVisible ? snapshot.peerState?.rawValue : nil, peerVisible: runtime.peerVisible,
                             generations: snapshot.generations.map { "\($0)" } ?? "not loaded",
                             upToDate: snapshot.generations?.upToDate ?? false, resync: resync.isEmpty ? nil : resync.joined(separator: "; "),
+                            replication: replication,
                             boot: boot, errdEnabled: errd, checkers: checkers,
                             virtualIPs: runtime.module.virtualIPs.map { "\($0.address)/\($0.prefixLength) on \($0.interface)" },
                             lastFailover: timeline, notes: snapshot.notes)

@@ -383,11 +383,14 @@ final class ModuleRuntime {
         let path = scripts[keyPath: which]
         logger.info("module \(name): running the \(label) script \(path)")
         let started = ContinuousClock.now
-        let outcome = ScriptRunner.run([path], environment: ["MIRROR_MODULE": name, "MIRROR_NODE": settings.nodeName,
-                                                             "MIRROR_PATH_PREFIX": settings.localPath("")],
-                                       timeout: settings.scriptTimeout)
+        let outcome = ScriptRunner.run([path], environment: scriptEnvironment, timeout: settings.scriptTimeout)
         guard outcome.succeeded else { throw Failure(message: "the \(label) script \(path) failed (\(outcome))") }
         logger.info("module \(name): the \(label) script finished in \(ContinuousClock.now - started)")
+    }
+
+    /// What the module's scripts (start, stop, script checkers) are told.
+    private var scriptEnvironment: [String: String] {
+        ["MIRROR_MODULE": name, "MIRROR_NODE": settings.nodeName, "MIRROR_PATH_PREFIX": settings.localPath("")]
     }
 
     // MARK: Data layer
@@ -424,17 +427,31 @@ final class ModuleRuntime {
 
     // MARK: Checkers and processes
 
+    /// Tests `checker` every interval while it applies here and is enabled; a checker that does
+    /// not apply or that the operator disabled counts as up at once (looked at every 100 ms).
     private func watch(_ checker: Checker) {
         var lastUp = true
+        var failure: String?
+        var nextTest = ContinuousClock.now
         while true {
             let applies = !CheckerProbe.runsOnlyWhereServing(checker) || shared.locked { published.state.isServing && processWatchArmed }
-            let up = !applies || !settings.isCheckerEnabled(name, checker.name) || CheckerProbe.passes(checker)
+            if applies && settings.isCheckerEnabled(name, checker.name) {
+                if ContinuousClock.now >= nextTest {
+                    failure = CheckerProbe.failure(of: checker, environment: scriptEnvironment)
+                    nextTest = ContinuousClock.now + checker.interval
+                }
+            } else {
+                failure = nil
+                nextTest = ContinuousClock.now
+            }
+            let up = failure == nil
             if up != lastUp {
                 lastUp = up
+                if let failure { logger.warning("module \(name): checker \(checker.name) fails: \(failure)") }
                 shared.locked { if up { published.checkersDown.remove(checker.name) } else { published.checkersDown.insert(checker.name) } }
                 post(up ? .checkerUp(checker.name) : .checkerDown(checker.name))
             }
-            sleep(checker.interval)
+            sleep(.milliseconds(100))
         }
     }
 

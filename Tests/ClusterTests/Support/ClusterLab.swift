@@ -48,10 +48,12 @@ final class ClusterLab {
     let network: Network
     static let nodes = ["node1", "node2"]
     private var processes: [String: Process] = [:]
+    /// Each node's health endpoint (`health` in the cluster file).
+    private(set) var healthPorts: [String: UInt16] = [:]
     private var logCounter = 0
     private var tornDown = false
 
-    /// - Parameter extra: more top-level keys of the cluster file (e.g. timeouts).
+    /// - Parameter extra: more of the cluster file before the nodes (e.g. a `[witness]` table).
     init(modules: [ModuleSpec] = [ModuleSpec(name: "AM")], heartbeatInterval: Double = 0.5, heartbeatTimeout: Double = 3,
          extra: String = "", network: Network = .loopback) throws {
         try requireRoot("the cluster daemons mount FUSE filesystems (and in namespaces, add addresses)")
@@ -75,17 +77,21 @@ final class ClusterLab {
             heartbeat_interval = \(heartbeatInterval)
             heartbeat_timeout = \(heartbeatTimeout)
             ack_timeout = 2
-            \(extra)
 
             """
+        // Tables such as [witness] come after the top-level keys.
+        text += extra + "\n\n"
         for node in Self.nodes {
             let host = address(of: node)
+            // The health endpoint is asked from this namespace: only on loopback.
+            if case .loopback = network { healthPorts[node] = try freePort(on: host, type: SOCK_STREAM) }
             text += """
                 [[node]]
                 name = "\(node)"
                 replication = ["\(host):\(try port(on: host, type: SOCK_STREAM))"]
                 heartbeat = ["\(host):\(try port(on: host, type: SOCK_DGRAM))"]
                 path_prefix = "\(scratch.path)/\(node)"
+                \(healthPorts[node].map { "health = \"\(host):\($0)\"" } ?? "")
 
                 """
             for module in modules {
@@ -326,30 +332,74 @@ final class ClusterLab {
     }
 
     /// The module's state on `node` as its daemon reports it (nil if the daemon does not answer).
-    func state(_ node: String, _ module: String) -> String? {
+    func state(_ node: String, _ module: String) -> String? { report(node, module)?.localState }
+
+    /// The module as `node`'s daemon reports it (nil if the daemon does not answer).
+    func report(_ node: String, _ module: String) -> ModuleReport? {
         let result = clusterctl(node, ["status", "-m", module, "--json"])
         guard result.status == 0, let response = try? ControlJSON.decode(ControlResponse.self, from: Array(result.output.utf8)) else {
             return nil
         }
-        return response.status?.modules.first?.localState
+        return response.status?.modules.first
     }
 
     /// Waits until the module is in `first` on node1 and `second` on node2 (nil: daemon down);
-    /// returns the seconds it took.
+    /// returns the seconds it took. A (PRIM, SECOND) pair counts once the PRIM replicates to an
+    /// up-to-date SECOND (its resync done), so that what is written next reaches both copies.
     @discardableResult
     func waitFor(_ module: String, _ first: String?, _ second: String?, timeout: TimeInterval = 20,
                  file: StaticString = #filePath, line: UInt = #line) throws -> TimeInterval {
         let started = Date()
         var last: (String?, String?) = (nil, nil)
         while Date().timeIntervalSince(started) < timeout {
-            last = (processes["node1"]?.isRunning == true ? state("node1", module) : nil,
-                    processes["node2"]?.isRunning == true ? state("node2", module) : nil)
-            if last.0 == first && last.1 == second { return Date().timeIntervalSince(started) }
+            let reports = Self.nodes.map { processes[$0]?.isRunning == true ? report($0, module) : nil }
+            last = (reports[0]?.localState, reports[1]?.localState)
+            let replicating = reports.allSatisfy { report in
+                report?.localState != "PRIM" || report?.replication?.hasSuffix("up to date") == true
+            }
+            if last.0 == first && last.1 == second && replicating { return Date().timeIntervalSince(started) }
             usleep(100_000)
         }
         XCTFail("module \(module): wanted (\(first ?? "down"), \(second ?? "down")), still (\(last.0 ?? "down"), \(last.1 ?? "down")) after \(timeout) s\n"
             + "node1:\n\(log(of: "node1").suffix(3000))\nnode2:\n\(log(of: "node2").suffix(3000))", file: file, line: line)
         throw TestFailure("states not reached")
+    }
+
+    /// Waits until `node`'s copy of the module is up to date (its resync finished).
+    func waitUntilUpToDate(_ node: String, _ module: String, timeout: TimeInterval = 20) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let result = clusterctl(node, ["status", "-m", module, "--json"])
+            if let response = try? ControlJSON.decode(ControlResponse.self, from: Array(result.output.utf8)),
+               response.status?.modules.first?.upToDate == true { return }
+            usleep(100_000)
+        }
+        throw TestFailure("\(node)'s copy of \(module) not up to date within \(timeout) s:\n\(log(of: node).suffix(3000))")
+    }
+
+    /// The HTTP status line `node`'s health endpoint answers for `module`.
+    func health(_ node: String, _ module: String) throws -> String {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = healthPorts[node]!.bigEndian
+        inet_pton(AF_INET, self.address(of: node), &address.sin_addr)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw TestFailure("connect to \(node)'s health endpoint: \(errno)") }
+        let request = Array("GET /health/\(module) HTTP/1.0\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            answer += buffer[..<count]
+        }
+        return String(decoding: answer, as: UTF8.self).split(separator: "\r\n").first.map(String.init) ?? ""
     }
 
     // MARK: Data
@@ -374,24 +424,4 @@ final class ClusterLab {
         (try? String(contentsOfFile: directory(node, module) + "/app.pid", encoding: .utf8))
             .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
-}
-
-/// A port nobody listens on now at `host`, for a socket of `type`.
-func freePort(on host: String, type: __socket_type) throws -> UInt16 {
-    let fd = socket(AF_INET, Int32(type.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    inet_pton(AF_INET, host, &address.sin_addr)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0 else { throw TestFailure("bind: \(errno)") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
-    }
-    return UInt16(bigEndian: address.sin_port)
 }

@@ -24,7 +24,7 @@ struct WitnessCluster {
             throw TestFailure("cannot create \(keyPath)")
         }
         stateDirectory = scratch.path + "/state"
-        address = NetworkAddress(host: "127.0.0.3", port: try freeUDPPort(on: "127.0.0.3"))
+        address = NetworkAddress(host: "127.0.0.3", port: try freePort(on: "127.0.0.3", type: SOCK_DGRAM))
         file = scratch.path + "/cluster.toml"
         let text = """
             cluster = "demo"
