@@ -60,7 +60,7 @@ final class OperatorControlTests: XCTestCase {
         lab.ok("node1", ["prim", "-m", "AM"])
         try lab.waitFor("AM", "PRIM", "SECOND")
 
-        FileManager.default.createFile(atPath: flagFile + "-node1", contents: nil)
+        _ = FileManager.default.createFile(atPath: flagFile + "-node1", contents: nil)
         try lab.waitFor("AM", "SECOND", "PRIM", timeout: 10)
         XCTAssertEqual(lab.starts("node2", "AM"), 1, "the service moved to node2")
         XCTAssertTrue(lab.log(of: "node1").contains("checker app-health fails"), "the log says which checker failed and why")

@@ -36,7 +36,7 @@ final class WitnessTests: XCTestCase {
 
     private func startWitness(_ lab: ClusterLab) throws -> Process {
         let log = lab.scratch.path + "/witness-\(UInt32.random(in: 0...UInt32.max)).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: mirrorExecutable)
         process.arguments = ["witness", "--config", lab.configPath, "--state-dir", lab.scratch.path + "/witness-state"]
