@@ -22,7 +22,7 @@ final class ProcedureTests: XCTestCase {
     func testProcedure1ManagementAndSQLInOneModule() throws {
         let app = try ManagementCluster(modules: [
             AppModule(name: "AM", mgmtDirectory: "/srv/AM/mgmt", sql: .inModule(directory: "/srv/AM/pgdata")),
-        ], namespaces: true)
+        ])
         try upgradeProcedure(app, modules: ["AM"], mgmt: "AM", database: .replicated, rebootNode2DuringTheMigration: true)
         app.saveTranscript("procedure1")
         try app.shutdown()
@@ -34,7 +34,7 @@ final class ProcedureTests: XCTestCase {
         let app = try ManagementCluster(modules: [
             AppModule(name: "MGT", mgmtDirectory: "/srv/MGT", sql: .module("SQL")),
             AppModule(name: "SQL", mgmtDirectory: nil, sql: .inModule(directory: "/srv/SQL")),
-        ], namespaces: true)
+        ])
         try upgradeProcedure(app, modules: ["MGT", "SQL"], mgmt: "MGT", database: .replicated, rebootNode2DuringTheMigration: false)
         app.saveTranscript("procedure2")
         try app.shutdown()
@@ -44,7 +44,7 @@ final class ProcedureTests: XCTestCase {
     /// replicated, in the client's namespace): backed up first, migrated by node1's upgrade,
     /// restored before node2's.
     func testProcedure3ManagementWithAnExternalSQLServer() throws {
-        let app = try ManagementCluster(modules: [AppModule(name: "AM", mgmtDirectory: "/srv/AM", sql: .external)], namespaces: true)
+        let app = try ManagementCluster(modules: [AppModule(name: "AM", mgmtDirectory: "/srv/AM", sql: .external)])
         try app.external("install")
         try app.external("start")
         try upgradeProcedure(app, modules: ["AM"], mgmt: "AM", database: .external, rebootNode2DuringTheMigration: false)
@@ -59,9 +59,9 @@ final class ProcedureTests: XCTestCase {
     /// empty directories and no state is resynchronised by checksums); a network partition (both
     /// serve alone) resolved with prim on the reference and second on the other.
     func testEverydayOperations() throws {
-        let app = try ManagementCluster(modules: [AppModule(name: "AM", mgmtDirectory: "/srv/AM", sql: .none)], namespaces: true)
+        let app = try ManagementCluster(modules: [AppModule(name: "AM", mgmtDirectory: "/srv/AM", sql: .none)])
         let lab = app.lab
-        let network = try XCTUnwrap(app.network)
+        let network = app.network
         func records(_ node: String) throws -> String { try app.file(node, "/srv/AM/records") }
         try app.install(on: "node1")
         try lab.start("node1")

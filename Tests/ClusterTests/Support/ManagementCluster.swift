@@ -11,14 +11,13 @@ import XCTest
 /// `PREFIX/run/mgmt-app/MODULE`, outside the replicated directories. Every process the app
 /// started is killed by PID when this goes away, before the daemons are.
 ///
-/// On loopback the nodes' services listen on 127.0.0.1 and 127.0.0.2 and the test talks to each
-/// directly. In namespaces each module has its virtual IP (10.77.0.100, .101...) on the serving
-/// node; the services listen on every address of their node, the management service reaches a
-/// database in its own module on 127.0.0.1 and one of another module on that module's virtual IP,
-/// and the test, in the client namespace, talks to the service through the virtual IP (the answer
-/// names the node that served it). The external SQL server of procedure 3 runs on the test's
-/// loopback, or in the client namespace. The test reaches every PostgreSQL server through its
-/// Unix socket.
+/// The nodes run in the network namespaces of a ``NetworkLab``. Each module has its virtual IP
+/// (10.77.0.100, .101...) on the serving node; the services listen on every address of their
+/// node, the management service reaches a database in its own module on 127.0.0.1 and one of
+/// another module on that module's virtual IP, and the test, in the client namespace, talks to the
+/// service through the virtual IP (the answer names the node that served it). The external SQL
+/// server of procedure 3 runs in the client namespace. The test reaches every PostgreSQL server
+/// through its Unix socket.
 final class ManagementCluster {
     /// Where a module's SQL server is.
     enum SQL {
@@ -63,7 +62,7 @@ final class ManagementCluster {
         .deletingLastPathComponent().appendingPathComponent("ManagementApp").path
 
     let lab: ClusterLab
-    let network: NetworkLab?
+    let network: NetworkLab
     let modules: [AppModule]
     let httpPort: UInt16
     let pgPort: UInt16
@@ -73,24 +72,18 @@ final class ManagementCluster {
     /// Every clusterctl command run through ``ctl(_:_:)`` and its output, for the runbooks.
     private(set) var transcript: [String] = []
 
-    /// - Parameter namespaces: run the nodes in network namespaces, a virtual IP per module.
-    init(modules: [AppModule], namespaces: Bool) throws {
+    init(modules: [AppModule]) throws {
         self.modules = modules
-        network = namespaces ? try NetworkLab() : nil
-        if namespaces {
-            (httpPort, pgPort, externalPort) = (8080, 5432, 5433)
-        } else {
-            httpPort = try freePort(on: "127.0.0.1", type: SOCK_STREAM)
-            pgPort = try freePort(on: "127.0.0.1", type: SOCK_STREAM)
-            externalPort = try freePort(on: "127.0.0.1", type: SOCK_STREAM)
-        }
+        network = try NetworkLab()
+        // Each node and the client have their own namespace: nobody else listens there.
+        (httpPort, pgPort, externalPort) = (8080, 5432, 5433)
         let scripts = (start: "#!/bin/sh\nexec \(Self.appDirectory)/start", stop: "#!/bin/sh\nexec \(Self.appDirectory)/stop")
         let (httpPort, pgPort) = (self.httpPort, self.pgPort)
         lab = try ClusterLab(modules: modules.enumerated().map { index, module in
-            ClusterLab.ModuleSpec(name: module.name, checkers: Self.monitoring(module, namespaces: namespaces, httpPort: httpPort, pgPort: pgPort),
-                                  virtualIPs: namespaces ? [("\(Self.virtualIP(index))/\(NetworkLab.prefixLength)", "veth-am")] : [],
+            ClusterLab.ModuleSpec(name: module.name, checkers: Self.monitoring(module, httpPort: httpPort, pgPort: pgPort),
+                                  virtualIPs: [("\(Self.virtualIP(index))/\(NetworkLab.prefixLength)", "veth-am")],
                                   scripts: scripts, directories: module.directories)
-        }, network: network.map { .namespaces($0) } ?? .loopback)
+        }, network: .namespaces(network))
         externalPrefix = lab.scratch.path + "/external"
         for node in ClusterLab.nodes {
             // As /run on a real node: PostgreSQL (user postgres) reaches its socket and log under it.
@@ -101,7 +94,7 @@ final class ManagementCluster {
         _ = try lab.scratch.sub("external/run/mgmt-app")
         _ = try lab.scratch.sub("external/pgdata")
         try writeSettings(prefix: externalPrefix, module: AppModule(name: "SQL", mgmtDirectory: nil, sql: .inModule(directory: "/pgdata")),
-                          listen: network == nil ? "127.0.0.1" : "*", port: externalPort, conninfo: nil)
+                          listen: "*", port: externalPort, conninfo: nil)
     }
 
     /// The daemons first (killed by PID: nothing restarts the app any more), then the app.
@@ -110,18 +103,14 @@ final class ManagementCluster {
         killApplications()
     }
 
-    /// The `index`th module's virtual IP in namespaces.
+    /// The `index`th module's virtual IP.
     static func virtualIP(_ index: Int) -> String { "10.77.0.\(100 + index)" }
 
     /// Process monitoring of the module's main process (errd) and a checker of it, as the
-    /// procedures suspend and resume them: in namespaces a TCP checker of the node's own service
-    /// (127.0.0.1 in its namespace); on loopback, where a checker's address would be the same for
-    /// both nodes, the loopback interface.
-    static func monitoring(_ module: AppModule, namespaces: Bool, httpPort: UInt16, pgPort: UInt16) -> String {
+    /// procedures suspend and resume them: a TCP checker of the node's own service (127.0.0.1 in
+    /// its namespace).
+    static func monitoring(_ module: AppModule, httpPort: UInt16, pgPort: UInt16) -> String {
         let (process, pidFile, port) = module.mgmtDirectory != nil ? ("mgmt-service", "mgmt.pid", httpPort) : ("postgres", "postgres.pid", pgPort)
-        let checker = namespaces
-            ? "name = \"\(process)-port\"\ntype = \"tcp\"\naddress = \"127.0.0.1:\(port)\"\ninterval = 1\ntimeout = 1"
-            : "name = \"loopback\"\ntype = \"interface\"\ninterface = \"lo\"\ninterval = 1"
         return """
             [[module.process]]
             name = "\(process)"
@@ -130,7 +119,11 @@ final class ManagementCluster {
             restart_window = 60
 
             [[module.checker]]
-            \(checker)
+            name = "\(process)-port"
+            type = "tcp"
+            address = "127.0.0.1:\(port)"
+            interval = 1
+            timeout = 1
 
             """
     }
@@ -138,19 +131,17 @@ final class ManagementCluster {
     // MARK: Settings
 
     private func writeSettings(node: String, module: AppModule) throws {
-        let local = network == nil ? lab.address(of: node) : "127.0.0.1"
         let conninfo: String?
         switch module.sql {
         case .none: conninfo = nil
-        case .inModule: conninfo = "host=\(local) port=\(pgPort) user=postgres dbname=mgmt"
+        case .inModule: conninfo = "host=127.0.0.1 port=\(pgPort) user=postgres dbname=mgmt"
         case .module(let name):
             let index = try XCTUnwrap(modules.firstIndex { $0.name == name })
-            conninfo = "host=\(network == nil ? local : Self.virtualIP(index)) port=\(pgPort) user=postgres dbname=mgmt"
+            conninfo = "host=\(Self.virtualIP(index)) port=\(pgPort) user=postgres dbname=mgmt"
         case .external:
-            conninfo = "host=\(network?.address(.client) ?? "127.0.0.1") port=\(externalPort) user=postgres dbname=mgmt"
+            conninfo = "host=\(network.address(.client)) port=\(externalPort) user=postgres dbname=mgmt"
         }
-        try writeSettings(prefix: lab.prefix(node), module: module, listen: network == nil ? lab.address(of: node) : "*",
-                          port: pgPort, conninfo: conninfo)
+        try writeSettings(prefix: lab.prefix(node), module: module, listen: "*", port: pgPort, conninfo: conninfo)
     }
 
     private func writeSettings(prefix: String, module: AppModule, listen: String, port: UInt16, conninfo: String?) throws {
@@ -175,9 +166,9 @@ final class ManagementCluster {
     @discardableResult
     func app(_ script: String, _ arguments: [String] = [], module: String, node: String?) throws -> String {
         let prefix = node.map(lab.prefix) ?? externalPrefix
-        var command = ["/usr/bin/env", "MIRROR_PATH_PREFIX=\(prefix)", "MIRROR_MODULE=\(module)", "MIRROR_NODE=\(node ?? "external")",
+        let command = ["/usr/bin/nsenter", "--net=\(network.namespacePath(node.map(lab.host) ?? .client))", "/usr/bin/env",
+                       "MIRROR_PATH_PREFIX=\(prefix)", "MIRROR_MODULE=\(module)", "MIRROR_NODE=\(node ?? "external")",
                        Self.appDirectory + "/" + script] + arguments
-        if let network { command = ["/usr/bin/nsenter", "--net=\(network.namespacePath(node.map(lab.host) ?? .client))"] + command }
         let result = try runSpawned(command, timeout: 120)
         guard result.status == 0 else {
             throw TestFailure("\(script) \(arguments.joined(separator: " ")) for \(module) on \(node ?? "external") exited \(result.status):\n\(result.output)\(result.error)")
@@ -204,21 +195,14 @@ final class ManagementCluster {
 
     // MARK: Observing it
 
-    /// The management service's answer to GET `path` on `node` (through the module's virtual IP
-    /// in namespaces, failing if another node answered): its JSON object.
+    /// The management service's answer to GET `path` on `node`, from the client namespace through
+    /// the module's virtual IP (failing if another node answered): its JSON object.
     func http(_ node: String, _ path: String) throws -> [String: Any] {
-        var command = ["/usr/bin/python3", "-c",
-                       "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"]
-        let host: String
-        if let network {
-            let index = try XCTUnwrap(modules.firstIndex { $0.mgmtDirectory != nil })
-            host = Self.virtualIP(index)
-            command = ["/usr/bin/nsenter", "--net=\(network.namespacePath(.client))"] + command
-        } else {
-            host = lab.address(of: node)
-        }
-        let url = "http://\(host):\(httpPort)\(path)"
-        let result = try runSpawned(command + [url], timeout: 30)
+        let index = try XCTUnwrap(modules.firstIndex { $0.mgmtDirectory != nil })
+        let url = "http://\(Self.virtualIP(index)):\(httpPort)\(path)"
+        let result = try runSpawned(["/usr/bin/nsenter", "--net=\(network.namespacePath(.client))", "/usr/bin/python3", "-c",
+                                     "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())",
+                                     url], timeout: 30)
         guard result.status == 0 else { throw TestFailure("GET \(url): \(result.error.suffix(500))") }
         guard let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any] else {
             throw TestFailure("GET \(url): not a JSON object: \(result.output)")
