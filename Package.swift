@@ -41,8 +41,10 @@ let package = Package(
         // The replication connection on TCP: listener, connector, pipelined sender, in-order receiver.
         .target(
             name: "ReplTransport",
-            dependencies: ["ReplProtocol", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["ReplProtocol", "Threading", .product(name: "Logging", package: "swift-log")]
         ),
+        // Plain POSIX threads, a monitor (mutex + condition) and a blocking sleep, for the parts that block in system calls.
+        .target(name: "Threading"),
         // The secondary's side of the stream: applies replicated operations to its own copy.
         .target(name: "ReplApply", dependencies: ["ReplProtocol", "ReplFS", "CLinux"]),
         // The cluster file: model, loader and validation; reads only the files it is asked to read.
@@ -52,7 +54,7 @@ let package = Package(
         ),
         // Virtual IPs: addresses added and removed with rtnetlink, gratuitous ARP on a packet socket,
         // and the HTTP health endpoint a load balancer follows where ARP cannot move an address.
-        .target(name: "VirtualIP"),
+        .target(name: "VirtualIP", dependencies: ["Threading"]),
         .executableTarget(
             name: "Mirror",
             dependencies: [
@@ -82,7 +84,7 @@ let package = Package(
         ),
         // The control socket between clusterctl and the daemon: JSON messages, server, client,
         // the status text, the module settings file's format (Glibc and FoundationEssentials only).
-        .target(name: "ControlChannel"),
+        .target(name: "ControlChannel", dependencies: ["Threading"]),
         // Helpers shared by the test targets: seeded generators, scratch directories, tree snapshots, commands,
         // the network namespace lab (node1, node2, client on a bridge), a PostgreSQL server run by the tests.
         .target(name: "TestSupport", dependencies: ["CLinux"], path: "Tests/TestSupport"),

@@ -1,4 +1,5 @@
 import Glibc
+import Threading
 
 /// The node daemon's end of the control channel: a Unix stream socket that only root may use.
 ///
@@ -84,7 +85,7 @@ public final class ControlServer: @unchecked Sendable {
         let accepted: @Sendable (Int32) -> Void = { [state, limits, handler] fd in
             Self.admit(fd, state: state, limits: limits, handler: handler)
         }
-        acceptThread = ServerThread.start(joinable: true) { Self.acceptLoop(listener: listenerFD, wake: wakeFD, accepted: accepted) }
+        acceptThread = BackgroundThread.startJoinable { Self.acceptLoop(listener: listenerFD, wake: wakeFD, accepted: accepted) }
     }
 
     deinit { stop() }
@@ -203,7 +204,7 @@ public final class ControlServer: @unchecked Sendable {
             close(fd)
             return
         }
-        ServerThread.start(joinable: false) {
+        BackgroundThread.start {
             defer { state.withLock { $0.connections -= 1 } }
             defer { close(fd) }
             let response = serve(fd, state: state, limits: limits, handler: handler)
@@ -256,26 +257,6 @@ public struct ControlServerError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Plain POSIX threads: the server blocks in system calls, and so may its handler.
-enum ServerThread {
-    /// Runs `body` on a new thread; join it with pthread_join when `joinable`.
-    @discardableResult
-    static func start(joinable: Bool, _ body: @escaping () -> Void) -> pthread_t {
-        final class Box {
-            let body: () -> Void
-            init(_ body: @escaping () -> Void) { self.body = body }
-        }
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box)
-        precondition(result == 0, "pthread_create: \(String(cString: strerror(result)))")
-        if !joinable { pthread_detach(thread) }
-        return thread
-    }
-}
 
 /// A value behind a pthread mutex, shared by reference between threads.
 final class Locked<Value>: @unchecked Sendable {

@@ -1,4 +1,5 @@
 import Glibc
+import Threading
 
 /// A tiny HTTP/1.1 server for load balancers: `GET /health/MODULE` answers 200 with the state
 /// name where the module is PRIM or ALONE, 503 with the state elsewhere, 404 for an unknown module.
@@ -62,14 +63,7 @@ public final class HealthEndpoint: @unchecked Sendable {
     public func start() {
         lock.locked {
             guard thread == nil, !stopped else { return }
-            let context = Unmanaged.passUnretained(self).toOpaque()
-            var created = pthread_t()
-            let result = pthread_create(&created, nil, { argument in
-                Unmanaged<HealthEndpoint>.fromOpaque(argument!).takeUnretainedValue().serve()
-                return nil
-            }, context)
-            precondition(result == 0, "pthread_create: \(errorText(result))")
-            thread = created
+            thread = BackgroundThread.startJoinable { [unowned self] in serve() }
         }
     }
 

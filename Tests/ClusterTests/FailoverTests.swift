@@ -85,6 +85,25 @@ final class FailoverTests: XCTestCase {
         XCTAssertTrue(refused.errors.contains("swap is run on the PRIM node"), refused.errors)
     }
 
+    /// Maintenance on the SECOND: stopped, the PRIM goes on ALONE; started again, it receives
+    /// only what changed meanwhile (the PRIM's change map), not a comparison of everything.
+    func testASecondBackFromMaintenanceReceivesOnlyWhatChanged() throws {
+        let lab = try ClusterLab()
+        try lab.start("node1")
+        try lab.start("node2")
+        lab.ok("node1", ["prim", "-m", "AM"])
+        try lab.waitFor("AM", "PRIM", "SECOND")
+        lab.ok("node2", ["stop", "-m", "AM"])
+        try lab.waitFor("AM", "ALONE", "STOP")
+        try Data("during maintenance\n".utf8).write(to: URL(fileURLWithPath: lab.directory("node1", "AM") + "/maintenance"))
+        lab.ok("node2", ["start", "-m", "AM"])
+        try lab.waitFor("AM", "PRIM", "SECOND")
+        XCTAssertEqual(try String(contentsOfFile: lab.directory("node2", "AM") + "/maintenance", encoding: .utf8), "during maintenance\n")
+        let resyncs = lab.log(of: "node1").split(separator: "\n").filter { $0.contains("is up to date: resync by") }
+        XCTAssertEqual(resyncs.count, 2, resyncs.joined(separator: "\n"))
+        XCTAssertTrue(resyncs.last?.contains("resync by change map") == true, lab.log(of: "node1") + "\n--- node2:\n" + lab.log(of: "node2"))
+    }
+
     /// Module A primary on node1 while module B is primary on node2, each failing over alone.
     func testTwoModulesServeOnDifferentNodes() throws {
         let lab = try ClusterLab(modules: [ClusterLab.ModuleSpec(name: "A"), ClusterLab.ModuleSpec(name: "B")])
@@ -103,7 +122,7 @@ final class FailoverTests: XCTestCase {
         XCTAssertTrue(status.contains("B: node1 SECOND, node2 PRIM"), status)
 
         lab.crash("node2")
-        try lab.waitFor("A", "PRIM", nil, timeout: 10)
+        try lab.waitFor("A", "ALONE", nil, timeout: 10)
         try lab.waitFor("B", "ALONE", nil, timeout: 10)
         XCTAssertEqual(try String(contentsOfFile: lab.directory("node1", "B") + "/f", encoding: .utf8), "b")
     }

@@ -334,7 +334,14 @@ final class ModuleRuntime {
         case .mountReadWrite:
             shared.locked { linksUpToDate = [] }
             for (index, unit) in units.enumerated() {
-                try unit.mountReadWrite(startAlone: { [data] in try data.startAlone() },
+                // Replication is lost: this directory's peer copy no longer follows. The new
+                // generation is announced at once (not at the next tick): the SECOND stops
+                // counting itself up to date as soon as possible.
+                try unit.mountReadWrite(startAlone: { [self] in
+                                            shared.locked { _ = linksUpToDate.remove(index) }
+                                            try data.startAlone()
+                                            post(.localDataChanged(data.summary))
+                                        },
                                         observer: LinkObserver(mayConnect: { [self] in peerIsSecond },
                                                                resyncEnded: { [self] in linkResyncEnded(index, upToDate: $0) }))
             }
@@ -451,7 +458,7 @@ final class ModuleRuntime {
                 shared.locked { if up { published.checkersDown.remove(checker.name) } else { published.checkersDown.insert(checker.name) } }
                 post(up ? .checkerUp(checker.name) : .checkerDown(checker.name))
             }
-            sleep(.milliseconds(100))
+            Pause.sleep(for: .milliseconds(100))
         }
     }
 
@@ -459,7 +466,7 @@ final class ModuleRuntime {
 
     private func watchProcesses() {
         while true {
-            sleep(.milliseconds(500))
+            Pause.sleep(for: .milliseconds(500))
             guard shared.locked({ processWatchArmed }), settings.isErrdEnabled(name) else { continue }
             if let dead = processes.deadProcess() {
                 logger.warning("module \(name): process \(dead) is not running")
@@ -469,10 +476,6 @@ final class ModuleRuntime {
         }
     }
 
-    private func sleep(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
-    }
 
     // MARK: Status
 

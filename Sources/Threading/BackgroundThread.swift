@@ -1,10 +1,16 @@
 import Glibc
 
-/// Starts plain POSIX threads: the transport blocks in system calls, and so do its callers
-/// (FUSE worker threads), so it uses threads rather than async tasks.
+/// Starts plain POSIX threads: the transport, the control socket and the health endpoint block
+/// in system calls, and so do their callers (FUSE worker threads), so they use threads rather
+/// than async tasks.
 public enum BackgroundThread {
     /// Runs `body` on a new detached thread.
     public static func start(_ body: @escaping () -> Void) {
+        pthread_detach(startJoinable(body))
+    }
+
+    /// Runs `body` on a new thread that the caller joins (`pthread_join`).
+    public static func startJoinable(_ body: @escaping () -> Void) -> pthread_t {
         final class Box {
             let body: () -> Void
             init(_ body: @escaping () -> Void) { self.body = body }
@@ -16,6 +22,6 @@ public enum BackgroundThread {
             return nil
         }, box)
         precondition(result == 0, "pthread_create failed: errno \(result)")
-        pthread_detach(thread)
+        return thread
     }
 }
