@@ -27,6 +27,10 @@ final class ClusterLab {
         /// postmaster) in `$MIRROR_PATH_PREFIX/log/$MIRROR_MODULE.pid`, so that the lab can kill
         /// it with its session and children by PID (``crash(_:)``, teardown).
         var scripts: (start: String, stop: String)?
+        /// Replicated directories (default: /srv/NAME, the lab's shell service's).
+        var directories: [String]? = nil
+
+        var replicated: [String] { directories ?? ["/srv/\(name)"] }
     }
 
     /// Where the daemons run.
@@ -91,7 +95,7 @@ final class ClusterLab {
 
                 """
             for module in modules {
-                _ = try scratch.sub("\(node)/srv/\(module.name)")
+                for directory in module.replicated { _ = try scratch.sub(node + directory) }
                 _ = try scratch.sub("\(node)/log")
             }
             // The prefix stands for the node's root: its /run, /var/lib, /var/run and /var/log
@@ -102,7 +106,7 @@ final class ClusterLab {
             text += """
                 [[module]]
                 name = "\(module.name)"
-                directories = ["/srv/\(module.name)"]
+                directories = [\(module.replicated.map { "\"\($0)\"" }.joined(separator: ", "))]
                 start = "\(scratch.path)/scripts/\(module.scripts == nil ? "" : module.name + "/")start"
                 stop = "\(scratch.path)/scripts/\(module.scripts == nil ? "" : module.name + "/")stop"
 
@@ -172,7 +176,7 @@ final class ClusterLab {
         for node in Self.nodes {
             for module in modules {
                 killApplication(node: node, module: module.name)
-                _ = umount2(directory(node, module.name), Int32(MNT_DETACH))
+                for directory in module.replicated { _ = umount2(path(node, directory), Int32(MNT_DETACH)) }
             }
         }
         if case .namespaces(let lab) = network { lab.tearDown() }
@@ -400,6 +404,12 @@ final class ClusterLab {
 
     /// The module's directory on `node` (its mount while the daemon runs).
     func directory(_ node: String, _ module: String) -> String { "\(scratch.path)/\(node)/srv/\(module)" }
+
+    /// `node`'s path prefix (its own copies, state directory, control socket).
+    func prefix(_ node: String) -> String { "\(scratch.path)/\(node)" }
+
+    /// A path of the cluster file (a replicated directory, a pid file) as `node` sees it.
+    func path(_ node: String, _ clusterPath: String) -> String { prefix(node) + clusterPath }
 
     /// How many times the application was started on `node`.
     func starts(_ node: String, _ module: String) -> Int {
