@@ -118,6 +118,6 @@ public struct ModuleNode: Sendable {
         guard lastNote != rule else { return }
         lastNote = rule
         log(rule, message)
-        if refusal { emit(.refuse(nil, reason: "\(message) (rule \(rule))")) }
+        if refusal { emit(.refuse(nil, reason: message.contains("rule \(rule)") ? message : "\(message) (rule \(rule))")) }
     }
 }

@@ -196,9 +196,9 @@ final class ProcedureTests: XCTestCase {
         // Boot off on both nodes: a node rebooted during the migration must not start the module.
         for module in modules {
             let answer = app.ctl("node1", ["-H", "all", "boot", "-m", module, "off"])
-            XCTAssertEqual(answer, "node1: \(module): boot off on node1\nnode2: \(module): boot off on node2\n")
+            XCTAssertEqual(answer, "node1: \(module) on node1: boot off\nnode2: \(module) on node2: boot off\n")
         }
-        XCTAssertEqual(app.ctl("node2", ["boot", "-m", modules[0], "status"]), "\(modules[0]): boot off on node2\n")
+        XCTAssertEqual(app.ctl("node2", ["boot", "-m", modules[0], "status"]), "\(modules[0]) on node2: boot off\n")
 
         // (ALONE, STOP): no more replication to node2.
         for module in modules { app.ctl("node2", ["stop", "-m", module]) }
@@ -206,8 +206,8 @@ final class ProcedureTests: XCTestCase {
 
         // Process monitoring and checkers suspended on node1, then the upgrade there only.
         for module in modules {
-            XCTAssertEqual(app.ctl("node1", ["errd", "disable", "-m", module]), "\(module): errd disabled on node1\n")
-            XCTAssertEqual(app.ctl("node1", ["checker", "disable", "all", "-m", module]), "\(module): checker all disabled on node1\n")
+            XCTAssertEqual(app.ctl("node1", ["errd", "disable", "-m", module]), "\(module) on node1: errd disabled\n")
+            XCTAssertEqual(app.ctl("node1", ["checker", "disable", "all", "-m", module]), "\(module) on node1: checker all disabled\n")
         }
         let upgraded = try app.upgrade(on: "node1", module: mgmt)
         app.remember("upgrade on node1:\n" + upgraded)

@@ -106,7 +106,7 @@ final class ControlHandler {
         switch arguments.first {
         case "status"?, nil:
             let on = settingsLock.locked { store.boot }
-            return ControlResponse(ok: true, message: "\(runtime.name): boot \(on ? "on" : "off") on \(plan.nodeName)")
+            return ControlResponse(ok: true, message: "\(runtime.name) on \(plan.nodeName): boot \(on ? "on" : "off")")
         case let value? where value == "on" || value == "off":
             return change("boot \(value)", runtime) { try store.setBoot(value == "on") }
         case let value?:
@@ -144,7 +144,7 @@ final class ControlHandler {
             return .refused("cannot record \(what): \(error)")
         }
         logger.info("module \(runtime.name): \(what) by the operator")
-        return ControlResponse(ok: true, message: "\(runtime.name): \(what) on \(plan.nodeName)")
+        return ControlResponse(ok: true, message: "\(runtime.name) on \(plan.nodeName): \(what)")
     }
 
     private func verify(_ runtime: ModuleRuntime) -> ControlResponse {

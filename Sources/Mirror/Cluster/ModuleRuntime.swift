@@ -208,6 +208,8 @@ final class ModuleRuntime {
         let before = node.state
         let previous = node.generations
         let actions = node.step(event)
+        // Notes say why the module is where it is: a new state starts with none.
+        if node.state != before { shared.locked { published.notes = [] } }
         var batch = ActionBatch(previous: previous)
         if before.isServing && !node.state.isServing {
             heldAnnouncement = heldAnnouncement ?? lastAnnouncement

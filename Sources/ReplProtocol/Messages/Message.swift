@@ -167,7 +167,6 @@ public enum Message: Equatable, Sendable {
         case .resyncDirectory(let manifest), .verifyDirectory(let manifest): return manifest
         case .resyncFile(let file): return file
         case .resyncEnd(let end): return end
-        case .verifyDirectory(let manifest): return manifest
         case .verifyReply(let reply): return reply
         case .controlRequest(let envelope), .controlReply(let envelope): return envelope
         }
