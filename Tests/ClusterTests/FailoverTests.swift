@@ -58,10 +58,7 @@ final class FailoverTests: XCTestCase {
     /// `swap` hands the service back; `start` rejoins.
     func testStopAndSwapMoveTheServiceWithoutWaitingForTheTimeout() throws {
         let lab = try ClusterLab()
-        try lab.start("node1")
-        try lab.start("node2")
-        lab.ok("node1", ["prim", "-m", "AM"])
-        try lab.waitFor("AM", "PRIM", "SECOND")
+        try lab.startPair()
 
         lab.ok("node1", ["stop", "-m", "AM"])
         XCTAssertNil(lab.applicationPID("node1", "AM"), "stop returns once the application is stopped")
@@ -90,10 +87,7 @@ final class FailoverTests: XCTestCase {
     /// only what changed meanwhile (the PRIM's change map), not a comparison of everything.
     func testASecondBackFromMaintenanceReceivesOnlyWhatChanged() throws {
         let lab = try ClusterLab()
-        try lab.start("node1")
-        try lab.start("node2")
-        lab.ok("node1", ["prim", "-m", "AM"])
-        try lab.waitFor("AM", "PRIM", "SECOND")
+        try lab.startPair()
         lab.ok("node2", ["stop", "-m", "AM"])
         try lab.waitFor("AM", "ALONE", "STOP")
         try Data("during maintenance\n".utf8).write(to: URL(fileURLWithPath: lab.directory("node1", "AM") + "/maintenance"))
@@ -133,10 +127,7 @@ final class FailoverTests: XCTestCase {
     /// it discards and resynchronises it from the other.
     func testDivergenceWaitsForTheOperatorsChoice() throws {
         let lab = try ClusterLab()
-        try lab.start("node1")
-        try lab.start("node2")
-        lab.ok("node1", ["prim", "-m", "AM"])
-        try lab.waitFor("AM", "PRIM", "SECOND")
+        try lab.startPair()
         lab.crash("node2")
         try lab.waitFor("AM", "ALONE", nil, timeout: 10)
         try Data("node1 alone\n".utf8).write(to: URL(fileURLWithPath: lab.directory("node1", "AM") + "/one"))

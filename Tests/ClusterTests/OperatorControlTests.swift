@@ -11,10 +11,7 @@ final class OperatorControlTests: XCTestCase {
     /// module stops here and the peer takes over; with errd disabled, a death is left alone.
     func testProcessMonitoringRestartsThenHandsTheModuleOver() throws {
         let lab = try ClusterLab(modules: [ClusterLab.ModuleSpec(name: "AM", processMonitor: true)])
-        try lab.start("node1")
-        try lab.start("node2")
-        lab.ok("node1", ["prim", "-m", "AM"])
-        try lab.waitFor("AM", "PRIM", "SECOND")
+        try lab.startPair()
         for restart in 1...2 {
             try killApplication(lab, "node1")
             try waitUntil("restart \(restart)") { lab.starts("node1", "AM") == restart + 1 && lab.applicationPID("node1", "AM") != nil }
@@ -55,10 +52,7 @@ final class OperatorControlTests: XCTestCase {
 
             """
         let lab = try ClusterLab(modules: [ClusterLab.ModuleSpec(name: "AM", checkers: checker)])
-        try lab.start("node1")
-        try lab.start("node2")
-        lab.ok("node1", ["prim", "-m", "AM"])
-        try lab.waitFor("AM", "PRIM", "SECOND")
+        try lab.startPair()
 
         XCTAssertTrue(FileManager.default.createFile(atPath: flagFile + "-node1", contents: nil))
         try lab.waitFor("AM", "SECOND", "PRIM", timeout: 10)
@@ -127,10 +121,7 @@ final class OperatorControlTests: XCTestCase {
     /// -H aims a command at the peer through the daemons' channel; refusals change nothing.
     func testBootOffHostAimingAndRefusals() throws {
         let lab = try ClusterLab()
-        try lab.start("node1")
-        try lab.start("node2")
-        lab.ok("node1", ["prim", "-m", "AM"])
-        try lab.waitFor("AM", "PRIM", "SECOND")
+        try lab.startPair()
 
         lab.ok("node1", ["-H", "all", "boot", "-m", "AM", "off"])
         XCTAssertTrue(lab.ok("node2", ["boot", "-m", "AM", "status"]).contains("boot off"))

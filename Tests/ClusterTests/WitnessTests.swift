@@ -11,10 +11,7 @@ final class WitnessTests: XCTestCase {
         let witnessPort = try freePort(on: "127.0.0.3", type: SOCK_DGRAM)
         let lab = try ClusterLab(extra: "[witness]\naddress = \"127.0.0.3:\(witnessPort)\"")
         var witness = try startWitness(lab)
-        try lab.start("node1")
-        try lab.start("node2")
-        lab.ok("node1", ["prim", "-m", "AM"])
-        try lab.waitFor("AM", "PRIM", "SECOND")
+        try lab.startPair()
         XCTAssertTrue(lab.log(of: "node1").contains("witness agrees"), "node1 served under the witness's grant")
 
         // Without the witness, the survivor of a crash must not serve: it cannot know the

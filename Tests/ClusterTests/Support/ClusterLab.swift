@@ -305,17 +305,23 @@ final class ClusterLab {
     /// Runs the built `clusterctl` against `node`'s daemon.
     @discardableResult
     func clusterctl(_ node: String, _ arguments: [String]) -> (status: Int32, output: String, errors: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: clusterctlExecutable)
-        process.arguments = ["--socket", socket(of: node)] + arguments
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        do { try process.run() } catch { return (-1, "", "\(error)") }
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        do {
+            let result = try runCommand([clusterctlExecutable, "--socket", socket(of: node)] + arguments, timeout: 300)
+            return (result.status, result.output, result.error)
+        } catch {
+            return (-1, "", "\(error)")
+        }
+    }
+
+    /// Starts both daemons and makes `primary` the reference of each module with `prim`; returns
+    /// once every module is (PRIM, SECOND) that way round, replicating.
+    func startPair(primary: String = "node1") throws {
+        try start("node1")
+        try start("node2")
+        for module in modules {
+            ok(primary, ["prim", "-m", module.name])
+            try waitFor(module.name, primary == "node1" ? "PRIM" : "SECOND", primary == "node1" ? "SECOND" : "PRIM")
+        }
     }
 
     func socket(of node: String) -> String { "\(scratch.path)/\(node)\(ControlClient.defaultSocketPath)" }
