@@ -180,7 +180,9 @@ public final class ResyncSource {
         var st = stat()
         guard fstat(fd, &st) == 0, UInt64(st.st_ino) == listed.ino else { return try markChangedAgain(listed.ino) }
         var indexes = regions.indexes(fileSize: UInt64(st.st_size), regionSize: regionSize)
-        if compare { indexes = try differingRegions(fd: fd, path: path, size: UInt64(st.st_size)) }
+        // Regions from this one on lie beyond the peer's end: sent unless all zeros.
+        var beyondPeer = UInt64.max
+        if compare { (indexes, beyondPeer) = try differingRegions(fd: fd, path: path, size: UInt64(st.st_size)) }
         progressLock.withLock { current.bytesPlanned += UInt64(indexes.count) * regionSize }
         var buffer = [UInt8](repeating: 0, count: Int(regionSize))
         for index in indexes {
@@ -189,6 +191,10 @@ public final class ResyncSource {
                     try sys { pread(fd, raw.baseAddress, raw.count, off_t(index * regionSize)) }
                 }
                 guard count > 0 else { return }
+                if index >= beyondPeer, Self.isZero(buffer[..<count]) {
+                    progressLock.withLock { current.bytesPlanned -= regionSize }
+                    return
+                }
                 let region = ResyncRegion(module: replicator.module, target: .path(path), offset: index * regionSize,
                                           data: buffer[..<count])
                 try track(try sender.send(.resyncRegion(region)), ino: listed.ino, bytes: count)
@@ -207,8 +213,9 @@ public final class ResyncSource {
     /// Asks the peer which regions differ, `regionsPerChecksumRequest` at a time. A first,
     /// empty request learns the size of the peer's file: regions wholly beyond it differ unless
     /// they are all zeros (the peer counts bytes beyond its end as zeros), so they are neither
-    /// hashed nor asked about (a fresh peer costs one round trip per file, not a digest per region).
-    private func differingRegions(fd: Int32, path: RelativePath, size: UInt64) throws -> [UInt64] {
+    /// hashed nor asked about (a fresh peer costs one round trip per file, not a digest per
+    /// region); they are returned from `beyondPeer` on, and read only when sent (once).
+    private func differingRegions(fd: Int32, path: RelativePath, size: UInt64) throws -> (indexes: [UInt64], beyondPeer: UInt64) {
         let count = (size + regionSize - 1) / regionSize
         var buffer = [UInt8](repeating: 0, count: Int(regionSize))
         func ask(_ digests: [RegionDigest]) throws -> RegionChecksums? {
@@ -228,7 +235,7 @@ public final class ResyncSource {
             return buffer[..<count]
         }
         // No usable answer: every region is sent.
-        guard let first = try ask([]) else { return Array(0..<count) }
+        guard let first = try ask([]) else { return (Array(0..<count), .max) }
         let compared = min(count, (first.fileSize + regionSize - 1) / regionSize)
         var differing: [UInt64] = []
         var start: UInt64 = 0
@@ -239,8 +246,17 @@ public final class ResyncSource {
             differing += try ask(digests)?.digests.map(\.index) ?? Array(start..<end)
             start = end
         }
-        for index in compared..<count where try read(index).contains(where: { $0 != 0 }) { differing.append(index) }
-        return differing
+        return (differing + Array(compared..<count), compared)
+    }
+
+    /// Whether every byte is zero (8 bytes at a time).
+    static func isZero(_ bytes: ArraySlice<UInt8>) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            let words = raw.count / 8
+            for word in 0..<words where raw.loadUnaligned(fromByteOffset: word * 8, as: UInt64.self) != 0 { return false }
+            for byte in raw[(words * 8)...] where byte != 0 { return false }
+            return true
+        }
     }
 
     /// The file changed under the walk (renamed, replaced, unreadable): the next pass sends it whole.
