@@ -17,6 +17,9 @@ extension ReplicaApplier {
     /// - then ``settleAttributes(_:of:status:)``, except for a regular file that was already
     ///   there: its size and attributes come with `resyncFile`, sent under the file's own lock on
     ///   the source (a listing's size could be older than a live write already applied here).
+    ///   A regular file created here stays empty until its regions and `resyncFile` arrive: sized
+    ///   now, it would look like a full copy of zeros, and the checksum comparison would hash
+    ///   every region on both sides instead of learning at once that all of them are missing.
     ///
     /// Whatever is removed or replaced has its node ids unbound.
     func settleEntry(_ entry: ManifestEntry, in dir: DirectoryHandle, directory path: RelativePath?) throws {
@@ -25,6 +28,7 @@ extension ReplicaApplier {
         let here = ResyncSession.Name(directory: path, name: name)
         var existing = try status(of: name, in: dir.fd)
         var materialized = false
+        var createdEmpty = false
         if entry.linkKey != 0, let first = resync.firstNames[entry.linkKey], first != here,
            let located = try locate(first, as: kind) {
             defer { located.directory.close() }
@@ -49,6 +53,7 @@ extension ReplicaApplier {
             } else {
                 try kind.create(name, in: dir.fd)
                 materialized = true
+                createdEmpty = kind == .regular
             }
             if entry.linkKey != 0 { resync.firstNames[entry.linkKey] = here }
         }
@@ -62,7 +67,9 @@ extension ReplicaApplier {
             throw RefusedOperation(code: EIO, explanation: "'\(name)' changed type while being settled")
         }
         if kind == .regular && !materialized { return }
-        try settleAttributes(entry.attributes, of: fd, status: st)
+        var attributes = entry.attributes
+        if createdEmpty { attributes.size = 0 }
+        try settleAttributes(attributes, of: fd, status: st)
     }
 
     /// The status of `name` in `dir`, not following a symbolic link; nil if there is no such entry.
