@@ -8,11 +8,13 @@ extension ModuleNode {
         }
     }
 
-    /// ALONE rules: stop on a failing checker or an expired witness lease; become PRIM when the
-    /// peer joins as SECOND; leave the service to a peer that holds newer data.
+    /// ALONE rules: stop on a failing checker, an expired witness lease or a peer that serves
+    /// without hearing this node; become PRIM when the peer joins as SECOND; leave the service
+    /// to a peer that holds newer data.
     mutating func aloneRules() {
         guard checkersUp else { return stepDown(rule: "checker-down", message: "a checker is down: stop serving") }
         guard witnessAllowsServingAlone else { return stepDown(rule: "witness-lease-expired", message: "the witness lease ran out: stop serving") }
+        if stepDownIfPeerServesWithoutHearingUs() { return }
         renewWitnessLease()
         guard let other = visiblePeer, let decision = decision(with: other) else { return }
         if other.state.isServing { return resolveBothServing(other, decision) }

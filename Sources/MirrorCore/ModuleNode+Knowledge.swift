@@ -13,10 +13,26 @@ extension ModuleNode {
     /// The peer is not visible and the timeout has passed since this node started listening.
     var peerLost: Bool { peer.isLost(now: now, timeout: config.peerTimeoutTicks) }
 
+    /// The peer's announcement if it is heard but does not hear us (one-way loss).
+    var peerHeardOneWay: Announcement? {
+        peer.oneWayAnnouncement(now: now, timeout: config.peerTimeoutTicks)
+    }
+
     var checkersUp: Bool { checkersDown.isEmpty }
 
     /// Whether the peer's announcements already take our current state into account.
     var peerHasSeenOurState: Bool { peer.hasHeardUs(after: announcementChangedAt) }
+
+    /// Whether the peer cannot serve without this node's changes: it has heard this node announce
+    /// its current generations and counts its own copy out of date since (it will not serve
+    /// without a resync from here, unless an operator forces it), or it already holds this node's
+    /// current generation, up to date (a resync from here completed). The cluster daemon then
+    /// lets changes made alone be acknowledged.
+    public var peerCannotServeWithoutOurChanges: Bool {
+        guard let mine = generations, let theirs = peer.announcement?.generations else { return false }
+        if theirs.current == mine.current && theirs.upToDate { return true }
+        return peerHasSeenOurState && !theirs.upToDate
+    }
 
     /// The connect decision against the peer's announced generations (nil if either is unknown).
     func decision(with peer: Announcement) -> ConnectDecision? {

@@ -27,6 +27,7 @@ extension ModuleNode {
     /// (with a witness: once it agrees, and stop serving if it has not agreed in time).
     mutating func primRules() {
         guard checkersUp else { return stepDown(rule: "checker-down", message: "a checker is down: stop serving") }
+        if stepDownIfPeerServesWithoutHearingUs() { return }
         if let other = visiblePeer, let decision = decision(with: other) {
             if other.state.isServing { return resolveBothServing(other, decision) }
             if other.state == .second, decision.outcome.localMayLead {

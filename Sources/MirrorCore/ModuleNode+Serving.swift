@@ -11,6 +11,18 @@ extension ModuleNode {
                  refusal: !decision.outcome.peerMayLead)
     }
 
+    /// A serving node that hears its peer serve while the peer does not hear it (one-way loss):
+    /// the peer took over believing this node gone, and only this node can end the double
+    /// service. It steps down; what it changed alone meanwhile stays here for the operator (the
+    /// generations show a divergence), and the cluster daemon never acknowledged it (changes
+    /// made alone wait until the peer knows its copy is out of date, which it cannot learn here).
+    mutating func stepDownIfPeerServesWithoutHearingUs() -> Bool {
+        guard let other = peerHeardOneWay, other.state.isServing else { return false }
+        stepDown(rule: "peer-serves-without-hearing-us",
+                 message: "\(config.peer) serves and does not hear this node (one-way loss): stop serving here")
+        return true
+    }
+
     /// A monitored process died: restart it here within the budget, else stop the module here.
     mutating func handleProcessDeath() {
         if processBudget.allowsRestart(afterDeathAt: now) {

@@ -46,6 +46,14 @@ struct PeerLink: Sendable {
         !isVisible(now: now, timeout: timeout) && now - listeningSince >= timeout
     }
 
+    /// The peer's announcement if the peer is heard within the timeout but has echoed none of
+    /// our heartbeats for that long: it does not hear us (one-way loss).
+    func oneWayAnnouncement(now: Int, timeout: Int) -> Announcement? {
+        guard let heard = lastHeard, now - heard < timeout, now - listeningSince >= timeout,
+              lastEchoed.map({ now - $0 >= timeout }) ?? true else { return nil }
+        return announcement
+    }
+
     /// Ticks since the peer was last heard (or since listening started).
     func silence(now: Int) -> Int { now - (lastHeard ?? listeningSince) }
 

@@ -81,6 +81,9 @@ extension TransitionTableTests {
         "ALONE: peer serves as ALONE with diverged data": { make { $0.aloneAfterSilence(); willSay(&$0, .alone, H.peerWroteAlone) } },
         "ALONE: peer visible in WAIT with diverged data": { make { $0.aloneAfterSilence(); willSay(&$0, .wait, H.peerWroteAlone) } },
         "ALONE: peer silent": { make { $0.aloneAfterSilence() } },
+        "ALONE: peer serves as ALONE without hearing this node": {
+            make { $0.aloneAfterSilence(); $0.peerHearsUs = false; willSay(&$0, .alone, H.wroteAloneToo) }
+        },
         "ALONE: witness configured, lease about to run out": {
             make(witness: true) { $0.aloneWithWitness(); $0.silentTicks(H.witnessTiming.leaseTicks - 1) }
         },
@@ -97,6 +100,9 @@ extension TransitionTableTests {
         "PRIM: resync running, SECOND silent until the timeout": { make { $0.primResyncing(); $0.silentTicks(t - 1) } },
         "PRIM: SECOND announces STOP": { make { $0.primInSync(); willSay(&$0, .stop, $0.node.generations?.with(upToDate: false)) } },
         "PRIM: in sync": { make { $0.primInSync() } },
+        "PRIM: witness configured, SECOND takes over without hearing this node": {
+            make(witness: true) { $0.primInSync(); $0.peerHearsUs = false; $0.ticksHearingPeer(t); willSay(&$0, .alone, H.peerWroteAlone) }
+        },
         "PRIM: witness configured, SECOND silent until the timeout": { make(witness: true) { $0.primInSync(); $0.silentTicks(t - 1) } },
         "PRIM: witness configured, SECOND lost, waiting for the witness": {
             make(witness: true) { $0.primInSync(); $0.silentTicks(t) }

@@ -15,6 +15,8 @@ struct NodeHarness {
     var peerGenerations: DataGenerations? = NodeHarness.inSync
     var peerMayServe = true
     var peerResyncSession: TickStamp?
+    /// false: the peer's heartbeats echo nothing (it does not hear node1: one-way loss).
+    var peerHearsUs = true
     private var peerTick = 0
     private(set) var newestStamp: TickStamp?
     private(set) var lastWitnessRequest: WitnessRequest?
@@ -40,13 +42,13 @@ struct NodeHarness {
         return actions
     }
 
-    /// The peer's next heartbeat, echoing node1's newest stamp.
+    /// The peer's next heartbeat, echoing node1's newest stamp (unless ``peerHearsUs`` is false).
     mutating func peerHeartbeat() -> Event {
         peerTick += 1
         let announcement = Announcement(state: peerState, generations: peerGenerations, mayServe: peerMayServe,
                                         resyncSession: peerResyncSession)
         return .heartbeat(Heartbeat(from: "node2", announcement: announcement,
-                                    stamp: TickStamp(incarnation: 2, tick: peerTick), echo: newestStamp))
+                                    stamp: TickStamp(incarnation: 2, tick: peerTick), echo: peerHearsUs ? newestStamp : nil))
     }
 
     /// The peer announces `state` with `generations` (and is heard).
