@@ -22,6 +22,9 @@ import ReplTransport
 /// one (the daemon reconnects and resynchronises); during a resync the files involved are
 /// recorded sticky and the resync's next pass sends them.
 ///
+/// In the cluster daemon, a change that is about to return to the application without the
+/// peer's acknowledgement, once a connected peer was lost, first passes the ``AloneFence``.
+///
 /// Lives in ReplFS because it keeps its state in ``Inode`` (the stream id, the last name) and
 /// shares the files' locks with ReplFS, which no other module sees.
 public final class Replicator {
@@ -40,6 +43,8 @@ public final class Replicator {
     public let journal: RegionJournal
     let logger: Logger
     private let onAlone: () throws -> Void
+    /// Holds changes acknowledged without the peer until the cluster lets them go (nil: never held).
+    private let fence: AloneFence?
     /// Guards the inodes' stream ids and names, the id counter, the sender and the flags; held
     /// while a message is handed to the sender, so a `bind` always precedes the uses of its id.
     private let namingLock = Lock()
@@ -56,14 +61,17 @@ public final class Replicator {
     /// Starts alone: ``attach(_:resyncing:)`` connects a peer.
     /// - Parameters:
     ///   - module: the module's index on the stream; `moduleName` is for log lines.
+    ///   - fence: raised when a connected peer is lost; every change that would then return
+    ///     without the peer's acknowledgement waits for it (see ``AloneFence``). Nil: none waits.
     ///   - onAlone: called when a peer is lost, before any change is applied without it; if it
     ///     throws, every later change fails with `EIO` (nothing is changed unrecorded).
-    public init(module: UInt16, moduleName: String, journal: RegionJournal, logger: Logger,
+    public init(module: UInt16, moduleName: String, journal: RegionJournal, logger: Logger, fence: AloneFence? = nil,
                 onAlone: @escaping () throws -> Void) {
         self.module = module
         self.moduleName = moduleName
         self.journal = journal
         self.logger = logger
+        self.fence = fence
         self.onAlone = onAlone
     }
 
@@ -120,6 +128,7 @@ public final class Replicator {
             sender?.close()
             sender = nil
         }
+        fence?.refuse()
     }
 
     // MARK: Names
@@ -140,7 +149,18 @@ public final class Replicator {
     /// link the kernel never looked up) is tried again once the naming lock was released; if it
     /// still cannot be named, the peer is dropped: the change is journaled and the resync at
     /// reconnection sends it, rather than the peer silently missing it.
+    ///
+    /// Alone, the change first passes the fence; if it had to wait there, a peer may have been
+    /// attached meanwhile (a resync): the ids are resolved again.
     private func streamIDs(of inodes: [Inode]) throws -> (ReplicationSender, [NodeRef])? {
+        while true {
+            if let named = try resolveStreamIDs(of: inodes) { return named }
+            if try fence?.pass() != true { return nil }
+        }
+    }
+
+    /// ``streamIDs(of:)`` without the fence: nil when alone or when the files cannot be named.
+    private func resolveStreamIDs(of inodes: [Inode]) throws -> (ReplicationSender, [NodeRef])? {
         for attempt in 0..<3 {
             let outcome = try namingLock.withLock { () -> Naming in
                 if cannotGoAlone { throw FSError(EIO) }
@@ -155,7 +175,8 @@ public final class Replicator {
             }
             switch outcome {
             case .named(let sender, let ids): return (sender, ids)
-            case .alone: return nil
+            case .alone:
+                return nil
             case .unnamed(let inode):
                 if attempt < 2 {
                     usleep(200)
@@ -262,9 +283,11 @@ public final class Replicator {
         case .notSent:
             journal.settle(mark, replicated: false)
             if let trackingAfter { try? journal.markSticky(trackingAfter(result)) }
+            try fence?.pass()
         case .sent(let ticket, let what):
             let applied = awaitPeer(ticket, on: sender, what: what, involving: locking + inodes())
             journal.settle(mark, replicated: applied)
+            if !applied { try fence?.pass() }
         }
         return result
     }
@@ -297,6 +320,7 @@ public final class Replicator {
         }
         if case .success(let count) = written, count == data.count {
             journal.settle(mark, replicated: replicated)
+            if !replicated { try fence?.pass() }
             return count
         }
         journal.settle(mark, replicated: false)
@@ -316,8 +340,13 @@ public final class Replicator {
         guard let (sender, ids) = try streamIDs(of: inodes()) else { return try apply() }
         let sent = send(try message(MessageContext(ids: ids, replicator: self)), on: sender)
         let result = Result { try apply() }
-        if case .sent(let ticket, let what) = sent {
-            _ = awaitPeer(ticket, on: sender, what: what, involving: inodes())
+        switch sent {
+        case .sent(let ticket, let what):
+            if !awaitPeer(ticket, on: sender, what: what, involving: inodes()) { try fence?.pass() }
+        case .notSent:
+            try fence?.pass()
+        case .nothingToSend:
+            break
         }
         return try result.get()
     }
@@ -390,6 +419,7 @@ public final class Replicator {
             guard let current = sender, lost == nil || current === lost else { return false }
             current.close()
             sender = nil
+            fence?.raise()
             resyncing = false
             do {
                 try onAlone()

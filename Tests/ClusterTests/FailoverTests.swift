@@ -53,6 +53,48 @@ final class FailoverTests: XCTestCase {
                                                      "application started"])
     }
 
+    /// Replication lost while the heartbeats still flow (its TCP connection cut, both ends): the
+    /// primary's next change is held until the SECOND cannot serve without it (it heard the
+    /// primary's new generation and counts its copy out of date, or the reconnected link already
+    /// resynchronised it), so whenever the primary dies after the change returned, the SECOND
+    /// either waits or takes over holding the change. Then the pair is whole again.
+    func testReplicationLostWhileHeartbeatsFlowHoldsChangesUntilTheSecondCannotServeWithoutThem() throws {
+        let lab = try ClusterLab()
+        try lab.startPair()
+        let primary = lab.directory("node1", "AM"), secondary = lab.directory("node2", "AM")
+        try Data("replicated\n".utf8).write(to: URL(fileURLWithPath: primary + "/before"))
+        XCTAssertEqual(try String(contentsOfFile: secondary + "/before", encoding: .utf8), "replicated\n")
+        try lab.waitUntilUpToDate("node2", "AM")
+
+        try lab.cutReplication(to: "node2")
+        let text = Array("written while the SECOND was cut off\n".utf8)
+        let started = Date()
+        XCTAssertEqual(synchronousWrite(primary + "/acknowledged", text, timeout: 10), 0)
+        let held = Date().timeIntervalSince(started)
+        lab.crash("node1")
+        print("the change made alone returned after \(Int(held * 1000)) ms")
+        let released = try lab.waitForLog(of: "node1", containing: "changes made alone released after", timeout: 1)
+        XCTAssertTrue(released.contains("node2 cannot serve without them"), released)
+
+        // Past the detection timeout (3 s): the SECOND serves only with the change.
+        Thread.sleep(forTimeInterval: 6)
+        let expected = String(decoding: text, as: UTF8.self)
+        if lab.state("node2", "AM") == "ALONE" {
+            XCTAssertEqual(try? String(contentsOfFile: secondary + "/acknowledged", encoding: .utf8), expected,
+                           "the SECOND took over: it must hold every acknowledged change")
+            try lab.start("node1")
+            try lab.waitFor("AM", "SECOND", "PRIM", timeout: 30)
+            try lab.waitUntilUpToDate("node1", "AM")
+        } else {
+            XCTAssertEqual(lab.state("node2", "AM"), "WAIT", "a SECOND that knows its copy is out of date waits")
+            try lab.start("node1")
+            try lab.waitFor("AM", "PRIM", "SECOND", timeout: 30)
+            try lab.waitUntilUpToDate("node2", "AM")
+        }
+        XCTAssertEqual(try String(contentsOfFile: secondary + "/acknowledged", encoding: .utf8), expected)
+        XCTAssertEqual(try String(contentsOfFile: primary + "/acknowledged", encoding: .utf8), expected)
+    }
+
     /// `stop` on the PRIM: the SECOND takes over as soon as the PRIM has stopped its application
     /// and unmounted (no timeout wait, and never while the application still runs there);
     /// `swap` hands the service back; `start` rejoins.

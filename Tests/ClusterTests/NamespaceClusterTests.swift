@@ -69,4 +69,37 @@ final class NamespaceClusterTests: XCTestCase {
         try lab.waitFor("AM", "SECOND", "PRIM")
         XCTAssertFalse(try network.addresses(on: .node1).contains("\(Self.vip)/24"), "removed by the returning daemon")
     }
+
+    /// One-way loss: node1 can no longer send to node2 (a blackhole route in node1's namespace
+    /// drops its replication frames and heartbeats) while node2's heartbeats still reach it.
+    /// node2, hearing nothing, takes over with the copy it has. A write node1's application makes
+    /// meanwhile must never be acknowledged: it is held (node2 is heard, announcing an up-to-date
+    /// copy) and fails once node1 stops serving, rather than returning a success that the node
+    /// now serving does not hold.
+    func testOneWayLossNeverAcknowledgesAChangeTheNodeTakingOverLacks() throws {
+        let network = try NetworkLab()
+        let lab = try ClusterLab(network: .namespaces(network))
+        defer { lab.tearDown() }
+        try lab.startPair()
+        try lab.waitUntilUpToDate("node2", "AM")
+        let primary = lab.directory("node1", "AM"), secondary = lab.directory("node2", "AM")
+
+        try network.command(in: .node1, ["ip", "route", "add", "blackhole", "\(network.address(.node2))/32"])
+        let text = Array("written while node2 could not hear node1\n".utf8)
+        let started = Date()
+        let deadline = started.addingTimeInterval(15)
+        // The write is held from the ack timeout (2 s) on; node2 takes over after 3 s of silence.
+        let outcome = synchronousWrite(primary + "/one-way", text, timeout: 15)
+        while lab.state("node2", "AM") != "ALONE", Date() < deadline { usleep(100_000) }
+        XCTAssertEqual(lab.state("node2", "AM"), "ALONE", "node2, hearing nothing from node1, takes over")
+        print("one-way loss: the write returned \(outcome.map { "errno \($0)" } ?? "nothing") after \(Int(Date().timeIntervalSince(started) * 1000)) ms")
+        if outcome == 0 {
+            XCTAssertEqual(try? String(contentsOfFile: secondary + "/one-way", encoding: .utf8), String(decoding: text, as: UTF8.self),
+                           "a write acknowledged on node1 must be on node2, which serves now")
+        }
+        XCTAssertEqual(outcome, EIO, "the held write fails once node1 stops serving")
+        XCTAssertEqual(lab.state("node1", "AM"), "WAIT", "node1 hears node2 serve without hearing it: it stops serving")
+        try lab.waitForLog(of: "node1", containing: "[peer-serves-without-hearing-us]")
+        try network.command(in: .node1, ["ip", "route", "del", "blackhole", "\(network.address(.node2))/32"])
+    }
 }

@@ -214,6 +214,9 @@ final class ModuleRuntime {
         if before.isServing && !node.state.isServing {
             heldAnnouncement = heldAnnouncement ?? lastAnnouncement
             batch.releasesAnnouncement = true
+            for unit in units where unit.aloneFence.refuseIfRaised() {
+                logger.warning("module \(name): stops serving while changes made alone were held: they fail (EIO), never acknowledged")
+            }
         }
         for action in actions {
             switch action {
@@ -249,7 +252,33 @@ final class ModuleRuntime {
                 actionQueue.broadcast()
             }
         }
+        releaseHeldChanges()
         return refusals
+    }
+
+    /// Replication was lost while serving: the data layer holds every change that would be
+    /// acknowledged without the peer (``AloneFence``), so that a peer still counting its copy
+    /// up to date never takes over without them. They go on once the peer, having heard this
+    /// node announce the new generation, counts its copy out of date, or once it has not been
+    /// heard for the heartbeat timeout (it is gone, or cut off: docs/cluster.md, "Changes made
+    /// alone are held until the peer knows").
+    private func releaseHeldChanges() {
+        for unit in units {
+            guard let since = unit.aloneFence.raisedSince else { continue }
+            let reason: String
+            // The state machine must have adopted the generation the data layer started alone.
+            if node.generations?.current == data.summary.current, node.peerCannotServeWithoutOurChanges {
+                reason = "\(node.config.peer) cannot serve without them (it knows its copy is out of date, or was resynchronised)"
+            } else if !peerVisible {
+                reason = "\(node.config.peer) not heard for \(settings.heartbeatTimeout)"
+            } else {
+                continue
+            }
+            let held = (ContinuousClock.now - since) / .milliseconds(1)
+            if unit.aloneFence.lower() {
+                logger.warning("module \(name): changes made alone released after \(Int(held)) ms: \(reason)")
+            }
+        }
     }
 
     private func askWitness(_ request: WitnessRequest) {

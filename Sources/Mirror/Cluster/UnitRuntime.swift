@@ -23,6 +23,9 @@ final class UnitRuntime {
     let secondary: SecondaryUnit
     private let node: NodePlan
     private let logger: Logger
+    /// Holds changes made without the peer after replication was lost, until the module's
+    /// runtime lets them go (the peer knows its copy is out of date, or is gone).
+    let aloneFence = AloneFence()
     private(set) var mode = Mode.unmounted
     private var mount: LiveMount?
     private var link: PrimaryLink?
@@ -56,9 +59,11 @@ final class UnitRuntime {
     func mountReadWrite(startAlone: @escaping () throws -> Void, observer: LinkObserver) throws {
         guard mode != .readWrite else { return }
         unmount()
-        let replicator = Replicator(module: plan.index, moduleName: plan.name, journal: state.journal, logger: logger) { [status, logger, plan] in
+        aloneFence.reset()
+        let replicator = Replicator(module: plan.index, moduleName: plan.name, journal: state.journal, logger: logger,
+                                    fence: aloneFence) { [status, logger, plan] in
             try startAlone()
-            logger.warning("module \(plan.name): replication lost; serving alone (changes journaled for the peer)")
+            logger.warning("module \(plan.name): replication lost; serving alone (changes journaled for the peer, held until the peer knows its copy is out of date)")
             status.set("peer", "alone (changes journaled)")
         }
         let mount = try LiveMount(path: path, copyFD: secondary.copyFD, options: ReplFSOptions(), threads: 4,

@@ -50,6 +50,7 @@ final class ClusterLab {
     private var processes: [String: Process] = [:]
     /// Each node's health endpoint (`health` in the cluster file).
     private(set) var healthPorts: [String: UInt16] = [:]
+    private(set) var replicationPorts: [String: UInt16] = [:]
     private var logCounter = 0
     private var tornDown = false
 
@@ -85,10 +86,11 @@ final class ClusterLab {
             let host = address(of: node)
             // The health endpoint is asked from this namespace: only on loopback.
             if case .loopback = network { healthPorts[node] = try freePort(on: host, type: SOCK_STREAM) }
+            replicationPorts[node] = try port(on: host, type: SOCK_STREAM)
             text += """
                 [[node]]
                 name = "\(node)"
-                replication = ["\(host):\(try port(on: host, type: SOCK_STREAM))"]
+                replication = ["\(host):\(replicationPorts[node]!)"]
                 heartbeat = ["\(host):\(try port(on: host, type: SOCK_DGRAM))"]
                 path_prefix = "\(scratch.path)/\(node)"
                 \(healthPorts[node].map { "health = \"\(host):\($0)\"" } ?? "")
@@ -190,6 +192,17 @@ final class ClusterLab {
         case .loopback: return "127.0.0.\(Self.nodes.firstIndex(of: node)! + 1)"
         case .namespaces(let lab): return lab.address(host(of: node))
         }
+    }
+
+    /// Cuts the replication connections to and from `node`'s listener (`ss -K`: both ends are
+    /// aborted, as a failed link would leave them) while the heartbeats, over UDP, go on.
+    func cutReplication(to node: String) throws {
+        let endpoint = "\(address(of: node)):\(replicationPorts[node]!)"
+        var command = ["ss", "-K", "-t", "state", "established", "( dst \(endpoint) or src \(endpoint) )"]
+        if case .namespaces(let lab) = network { command = ["nsenter", "--net=\(lab.namespacePath(host(of: node)))"] + command }
+        let result = try runCommand(command, timeout: 10)
+        guard result.status == 0 else { throw TestFailure("ss -K failed: \(result.error)") }
+        guard result.output.contains(endpoint) else { throw TestFailure("no replication connection to cut: \(result.output)") }
     }
 
     /// The node's host in the network lab.
@@ -428,4 +441,26 @@ final class ClusterLab {
         (try? String(contentsOfFile: directory(node, module) + "/app.pid", encoding: .utf8))
             .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
+}
+
+/// Creates `path` with `bytes` and fsyncs it on another thread: 0 once done, the errno of the
+/// call that failed, or nil if it is still blocked after `timeout` (the thread is left to finish).
+func synchronousWrite(_ path: String, _ bytes: [UInt8], timeout: TimeInterval) -> Int32? {
+    final class Outcome: @unchecked Sendable {
+        let done = DispatchSemaphore(value: 0)
+        var code: Int32 = 0
+    }
+    let outcome = Outcome()
+    Thread {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        if fd < 0 {
+            outcome.code = errno
+        } else {
+            if write(fd, bytes, bytes.count) != bytes.count || fsync(fd) != 0 { outcome.code = errno }
+            close(fd)
+        }
+        outcome.done.signal()
+    }.start()
+    guard outcome.done.wait(timeout: .now() + timeout) == .success else { return nil }
+    return outcome.code
 }
