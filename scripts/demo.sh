@@ -309,7 +309,8 @@ set -u
 cd /
 data="$MIRROR_PATH_PREFIX/var/lib/postgresql/15/main"
 pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)
-if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$data" ]; then
+# Its postmaster, by its command line (a daemon's death leaves its cwd on a dead mount).
+if [ -n "$pid" ] && tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$data"; then
     if ! runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$data" -m fast -w -t 30 stop; then
         runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$data" -m immediate -w -t 10 stop || kill -9 "$pid"
     fi

@@ -95,6 +95,34 @@ final class FailoverTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: primary + "/acknowledged", encoding: .utf8), expected)
     }
 
+    /// Only the PRIM's daemon dies (kill -9): its application keeps running on the dead mount. The
+    /// SECOND takes over; the restarted daemon runs the stop script before anything else (over a
+    /// read-only mount: nothing unreplicated is written), then joins as SECOND.
+    func testARestartedDaemonFirstStopsTheApplicationItsDeadPredecessorLeft() throws {
+        let lab = try ClusterLab()
+        try lab.startPair()
+        let pid = try XCTUnwrap(lab.recordedApplicationPID("node1", "AM"))
+        lab.crashDaemonOnly("node1")
+        XCTAssertTrue(processIsAlive(pid), "the application outlives its daemon")
+        let deadline = Date().addingTimeInterval(15)
+        while lab.state("node2", "AM") != "ALONE", Date() < deadline { usleep(100_000) }
+        XCTAssertEqual(lab.state("node2", "AM"), "ALONE")
+
+        try lab.start("node1")
+        try lab.waitForLog(of: "node1", containing: "the previous daemon died while the application ran here")
+        try lab.waitFor("AM", "SECOND", "PRIM")
+        XCTAssertFalse(processIsAlive(pid), "stopped by the stop script of the restarted daemon")
+        XCTAssertTrue(lab.log(of: "node1").contains("Read-only file system"), "the stop script could not change the copy")
+        try lab.waitUntilUpToDate("node1", "AM")
+        XCTAssertEqual(lab.starts("node1", "AM"), 1, "the application is not started again on node1")
+
+        // A clean stop leaves nothing for the next daemon to clean up.
+        lab.stop("node1")
+        try lab.start("node1")
+        try lab.waitFor("AM", "SECOND", "PRIM")
+        XCTAssertEqual(lab.log(of: "node1").components(separatedBy: "the previous daemon died while").count, 2)
+    }
+
     /// `stop` on the PRIM: the SECOND takes over as soon as the PRIM has stopped its application
     /// and unmounted (no timeout wait, and never while the application still runs there);
     /// `swap` hands the service back; `start` rejoins.
@@ -202,4 +230,12 @@ final class FailoverTests: XCTestCase {
         let result = lab.clusterctl(node, ["status", "-m", "AM", "--json"])
         return (try? ControlJSON.decode(ControlResponse.self, from: Array(result.output.utf8)))?.status?.modules.first
     }
+}
+
+/// Whether `pid` names a live process (not a zombie).
+private func processIsAlive(_ pid: pid_t) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return false }
+    let state = stat[stat.index(close, offsetBy: 2)...].prefix(1)
+    return state != "Z" && state != "X"
 }

@@ -19,6 +19,7 @@ final class OperatorControlTests: XCTestCase {
         }
         try killApplication(lab, "node1")
         try lab.waitFor("AM", "STOP", "ALONE", timeout: 10)
+        try lab.waitForTakeover("node2", count: 1)
         XCTAssertTrue(lab.log(of: "node1").contains("process-restart-budget-exhausted"))
         XCTAssertEqual(lab.starts("node2", "AM"), 1)
 

@@ -66,6 +66,7 @@ final class ClusterNode {
                 try UnitRuntime(plan: unit, node: plan, logger: logger) { relay.runtime?.receivingResync(index, $0) }
             }
             let runtime = try ModuleRuntime(module: module, units: units, data: ModuleData(stores: units.map(\.state.generations)),
+                                            stateDirectory: stateRoot + "/" + module.name,
                                             settings: settings, heartbeats: heartbeats, witness: witness, logger: logger)
             relay.runtime = runtime
             runtimes.append(runtime)

@@ -28,6 +28,7 @@ final class ModuleRuntime {
     private let logger: Logger
     private let virtualIPs: [VirtualAddress]
     private let processes: ProcessWatch
+    private let applicationMarker: ApplicationMarker
 
     private let inbox = Monitor()
     private var pending: [Work] = []
@@ -70,8 +71,9 @@ final class ModuleRuntime {
         var timeline: TakeoverTimeline?
     }
 
-    init(module: Module, units: [UnitRuntime], data: ModuleData, settings: ClusterNodeSettings, heartbeats: HeartbeatChannel,
-         witness: WitnessClient?, logger: Logger) throws {
+    /// - Parameter stateDirectory: the module's state directory on this node (`STATE_DIR/MODULE`).
+    init(module: Module, units: [UnitRuntime], data: ModuleData, stateDirectory: String, settings: ClusterNodeSettings,
+         heartbeats: HeartbeatChannel, witness: WitnessClient?, logger: Logger) throws {
         name = module.name
         self.module = module
         self.units = units
@@ -82,6 +84,7 @@ final class ModuleRuntime {
         self.logger = logger
         virtualIPs = try module.virtualIPs.map { try VirtualAddress(cidr: "\($0.address)/\($0.prefixLength)", interface: $0.interface) }
         processes = ProcessWatch(monitors: module.processMonitors, pathPrefix: settings.localPath)
+        applicationMarker = ApplicationMarker(directory: stateDirectory)
         var random = SystemRandomNumberGenerator()
         node = ModuleNode(config: settings.moduleConfig(for: module), incarnation: heartbeats.incarnation, generationSeed: random.next())
     }
@@ -89,6 +92,7 @@ final class ModuleRuntime {
     /// Starts the module's threads and loads its data state; `autostart` starts it (boot on).
     func start(autostart: Bool) {
         removeLeftoverVirtualIPs()
+        let leftoverStopped = stopApplicationLeftByPredecessor()
         BackgroundThread.start { [self] in eventLoop() }
         BackgroundThread.start { [self] in actionLoop() }
         for checker in module.checkers { BackgroundThread.start { [self] in watch(checker) } }
@@ -96,7 +100,27 @@ final class ModuleRuntime {
         let loaded = data.summary
         lastSummary = loaded
         post(.localDataLoaded(loaded))
-        if autostart { post(.command(.start)) }
+        if autostart && leftoverStopped { post(.command(.start)) }
+    }
+
+    /// The previous daemon started the application here and died before it ran the stop script
+    /// (``ApplicationMarker``): the application may still run, writing to a dead mount, holding
+    /// its ports. The stop script runs before anything else, over read-only mounts (it sees the
+    /// data, e.g. PostgreSQL's postmaster.pid, but changes nothing unreplicated). If it fails,
+    /// the module is not started at boot: an operator checks the node first (the note says why).
+    private func stopApplicationLeftByPredecessor() -> Bool {
+        guard applicationMarker.isPresent else { return true }
+        logger.warning("module \(name): the previous daemon died while the application ran here; running the stop script to stop what it left")
+        do {
+            try whileMountedReadOnly(units[...]) { try runScript(\.stop, "stop") }
+            try applicationMarker.clear()
+            return true
+        } catch {
+            let text = "the application left by the previous daemon could not be stopped (\(error)): not started at boot; stop it, then clusterctl start -m \(name)"
+            logger.error("module \(name): \(text)")
+            note(text)
+            return false
+        }
     }
 
     /// A module whose daemon starts serves nothing here yet (STOP): one of its virtual IPs still on
@@ -382,12 +406,14 @@ final class ModuleRuntime {
         case .unmount:
             for unit in units { unit.unmount() }
         case .runStartScript:
+            if module.scripts != nil { try applicationMarker.set() }
             try runScript(\.start, "start")
             batch.timeline?.mark("application started")
             armProcessWatch(true)
         case .runStopScript:
             armProcessWatch(false)
             try runScript(\.stop, "stop")
+            try applicationMarker.clear()
         case .addVirtualIP:
             // No ARP probe: the state machine decided this node serves; a node whose daemon died
             // may still hold the address in its kernel and answer the probe. One gratuitous ARP
@@ -440,6 +466,11 @@ final class ModuleRuntime {
         let outcome = ScriptRunner.run([path], environment: scriptEnvironment, timeout: settings.scriptTimeout)
         guard outcome.succeeded else { throw Failure(message: "the \(label) script \(path) failed (\(outcome))") }
         logger.info("module \(name): the \(label) script finished in \(ContinuousClock.now - started)")
+    }
+
+    private func whileMountedReadOnly<T>(_ units: ArraySlice<UnitRuntime>, _ body: () throws -> T) throws -> T {
+        guard let first = units.first else { return try body() }
+        return try first.whileMountedReadOnly { try whileMountedReadOnly(units.dropFirst(), body) }
     }
 
     /// What the module's scripts (start, stop, script checkers) are told.

@@ -80,6 +80,15 @@ final class UnitRuntime {
         status.set("peer", "alone (changes journaled)")
     }
 
+    /// Runs `body` with the directory mounted read-only and no stream admitted (before the module
+    /// starts): what runs then, the stop script of an application a dead daemon left, reads the
+    /// data but cannot change it behind replication's back.
+    func whileMountedReadOnly<T>(_ body: () throws -> T) throws -> T {
+        let mount = try LiveMount(path: path, copyFD: secondary.copyFD, options: .replica, threads: 1, replicator: nil, logger: logger)
+        defer { mount.stop() }
+        return try body()
+    }
+
     /// Unmounts whatever is mounted; the streams and the link end first.
     func unmount() {
         secondary.gate.close()

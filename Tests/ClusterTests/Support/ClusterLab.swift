@@ -306,6 +306,19 @@ final class ClusterLab {
         for module in modules { killApplication(node: node, module: module.name) }
     }
 
+    /// kill -9 of the daemon only: its application keeps running, on a mount that is now dead.
+    func crashDaemonOnly(_ node: String) {
+        guard let process = processes[node], process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// The pid the start script recorded outside the replicated directory (nil once stopped).
+    func recordedApplicationPID(_ node: String, _ module: String) -> pid_t? {
+        (try? String(contentsOfFile: "\(scratch.path)/\(node)/log/\(module).pid", encoding: .utf8))
+            .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
     private func killApplication(node: String, module: String) {
         let pidFile = "\(scratch.path)/\(node)/log/\(module).pid"
         if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {

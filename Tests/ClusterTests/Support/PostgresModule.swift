@@ -114,7 +114,8 @@ enum PostgresModule {
         data="$MIRROR_PATH_PREFIX/srv/$MIRROR_MODULE/pgdata"
         leader="$MIRROR_PATH_PREFIX/log/$MIRROR_MODULE.pid"
         pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)
-        if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$data" ]; then
+        # Its postmaster, by its command line (a daemon's death leaves its cwd on a dead mount).
+        if [ -n "$pid" ] && tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$data"; then
             if ! runuser -u postgres -- "$bin/pg_ctl" -D "$data" -m fast -w -t 30 stop; then
                 echo "fast shutdown did not finish: immediate shutdown"
                 runuser -u postgres -- "$bin/pg_ctl" -D "$data" -m immediate -w -t 10 stop || kill -9 "$pid"
