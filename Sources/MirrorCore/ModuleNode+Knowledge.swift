@@ -23,15 +23,14 @@ extension ModuleNode {
     /// Whether the peer's announcements already take our current state into account.
     var peerHasSeenOurState: Bool { peer.hasHeardUs(after: announcementChangedAt) }
 
-    /// Whether the peer cannot serve without this node's changes: it has heard this node announce
-    /// its current generations and counts its own copy out of date since (it will not serve
-    /// without a resync from here, unless an operator forces it), or it already holds this node's
-    /// current generation, up to date (a resync from here completed). The cluster daemon then
-    /// lets changes made alone be acknowledged.
+    /// Whether the peer cannot serve without this node's changes: its newest announcement counts
+    /// its copy out of date (it will not serve without a resync from here, unless an operator
+    /// forces it: only a resync from here makes it up to date again), or it already holds this
+    /// node's current generation (a resync from here completed). The cluster daemon then lets
+    /// changes made alone be acknowledged.
     public var peerCannotServeWithoutOurChanges: Bool {
         guard let mine = generations, let theirs = peer.announcement?.generations else { return false }
-        if theirs.current == mine.current && theirs.upToDate { return true }
-        return peerHasSeenOurState && !theirs.upToDate
+        return !theirs.upToDate || theirs.current == mine.current
     }
 
     /// The connect decision against the peer's announced generations (nil if either is unknown).

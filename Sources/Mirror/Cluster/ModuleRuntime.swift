@@ -292,7 +292,7 @@ final class ModuleRuntime {
             let reason: String
             // The state machine must have adopted the generation the data layer started alone.
             if node.generations?.current == data.summary.current, node.peerCannotServeWithoutOurChanges {
-                reason = "\(node.config.peer) cannot serve without them (it knows its copy is out of date, or was resynchronised)"
+                reason = "\(node.config.peer) cannot serve without them (its copy is out of date, or was resynchronised from here)"
             } else if !peerVisible {
                 reason = "\(node.config.peer) not heard for \(settings.heartbeatTimeout)"
             } else {
