@@ -51,14 +51,7 @@ public final class AloneFence {
     /// The peer cannot take over with its copy any more: the held changes go on, alone.
     /// Returns whether changes were held.
     @discardableResult
-    public func lower() -> Bool {
-        monitor.locked {
-            guard case .raised = position else { return false }
-            position = .open
-            monitor.broadcast()
-            return true
-        }
-    }
+    public func lower() -> Bool { leaveRaised(for: .open) }
 
     /// This node stops serving: the held changes, and every later one, fail with `EIO`.
     public func refuse() {
@@ -71,10 +64,12 @@ public final class AloneFence {
     /// This node stops serving while changes are held: they fail with `EIO`, and so does every
     /// later change (the stop script's too, which would otherwise wait behind them). An open
     /// fence stays open. Returns whether changes were held.
-    public func refuseIfRaised() -> Bool {
+    public func refuseIfRaised() -> Bool { leaveRaised(for: .refusing) }
+
+    private func leaveRaised(for next: Position) -> Bool {
         monitor.locked {
             guard case .raised = position else { return false }
-            position = .refusing
+            position = next
             monitor.broadcast()
             return true
         }

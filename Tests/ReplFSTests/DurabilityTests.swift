@@ -19,6 +19,16 @@ final class DurabilityTests: XCTestCase {
         return (0..<20).map { 0xD0_2A_B1E0 + UInt64($0) }
     }
 
+    /// The model the durability check uses: a last write that returned short (the daemon died
+    /// between the requests the kernel split it into) leaves its remainder in flight.
+    func testAShortLastWriteLeavesItsRemainderInFlight() throws {
+        let log = try WriterLog(text: "I 1 create f1 1\nA 1\nI 2 write 1 100 5000\nA 2 2000\n")
+        XCTAssertEqual(log.acknowledged.count, 2)
+        XCTAssertEqual(log.inFlight?.number, 2)
+        XCTAssertEqual(log.inFlight?.operation, .write(inode: 1, offset: 2100, length: 3000))
+        XCTAssertNil(try WriterLog(text: "I 1 create f1 1\nA 1\nI 2 write 1 100 5000\nA 2 5000\n").inFlight)
+    }
+
     func testEveryAcknowledgedChangeSurvivesAKilledPrimary() throws {
         try requireMountPrivileges()
         var acknowledged = 0

@@ -230,7 +230,8 @@ enum WriterOperation: Equatable, CustomStringConvertible {
 }
 
 /// What the writer's log says: the operations acknowledged, in order, and the one in flight
-/// (started, not acknowledged: it may or may not have reached the secondary).
+/// (started, not acknowledged: it may or may not have reached the secondary; or the part of a
+/// last write that returned short).
 struct WriterLog {
     struct Entry {
         let number: UInt64
@@ -268,6 +269,14 @@ struct WriterLog {
             }
         }
         if let started { inFlight = started }
+        // A write that reported fewer bytes than asked ended with the daemon: the kernel splits a
+        // large write into several requests, and those after the last acknowledged one may have
+        // reached the secondary. Its remainder counts as in flight.
+        if inFlight == nil, let last = acknowledged.last, case .write(let inode, let offset, let length) = last.operation,
+           let written = last.written, written < length {
+            inFlight = Entry(number: last.number, operation: .write(inode: inode, offset: offset + written, length: length - written),
+                             written: nil)
+        }
     }
 }
 
