@@ -7,7 +7,7 @@ extension ClusterStatusReport {
     ///       resync: 42% (1.2 of 2.9 GiB), about 3 min left
     ///       boot: on, errd: enabled
     ///       checker pg-port (tcp): enabled, up
-    ///       virtual IPs: 192.168.1.10/24
+    ///       virtual IPs: 192.168.1.10/24 (here)
     ///       last failover:
     ///            0 ms  peer last heard (this node was SECOND)
     ///         3005 ms  decided to serve
@@ -42,7 +42,10 @@ extension ClusterStatusReport {
             if checker.enabled, let up = checker.up { condition += up ? ", up" : ", down" }
             lines.append("  checker \(checker.name) (\(checker.kind)): \(condition)")
         }
-        if !module.virtualIPs.isEmpty { lines.append("  virtual IPs: \(module.virtualIPs.joined(separator: ", "))") }
+        if !module.virtualIPs.isEmpty {
+            let here = ["PRIM", "ALONE"].contains(module.localState) ? "here" : "not here: on the serving node"
+            lines.append("  virtual IPs: \(module.virtualIPs.joined(separator: ", ")) (\(here))")
+        }
         if let timeline = module.lastFailover, !timeline.steps.isEmpty {
             lines.append("  last failover:")
             let width = timeline.steps.map { String($0.atMilliseconds).count }.max() ?? 1

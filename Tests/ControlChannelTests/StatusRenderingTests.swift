@@ -12,7 +12,7 @@ final class StatusRenderingTests: XCTestCase {
               checker gateway (ping): enabled, down
               checker disk (custom): disabled
               checker eth0 (interface): enabled
-              virtual IPs: 192.168.1.10/24, 192.168.2.10/24
+              virtual IPs: 192.168.1.10/24, 192.168.2.10/24 (here)
               last failover:
                     0 ms  fault seen
                  3012 ms  peer declared lost
