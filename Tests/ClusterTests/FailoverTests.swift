@@ -123,6 +123,34 @@ final class FailoverTests: XCTestCase {
         XCTAssertEqual(lab.log(of: "node1").components(separatedBy: "the previous daemon died while").count, 2)
     }
 
+    /// The SECOND's daemon dies (kill -9): the primary goes on alone (its change held until the
+    /// SECOND was silent for the timeout), then dies too. The old SECOND starts first: its copy
+    /// followed node1 when its daemon died, so it no longer counts as up to date and the node
+    /// waits rather than serve without node1's change; node1's return makes it SECOND again,
+    /// resynchronised with that change.
+    func testANodeThatDiedAsSecondDoesNotServeAloneWhenItStartsFirst() throws {
+        let lab = try ClusterLab()
+        try lab.startPair()
+        try lab.waitUntilUpToDate("node2", "AM")
+        let primary = lab.directory("node1", "AM"), secondary = lab.directory("node2", "AM")
+        lab.crashDaemonOnly("node2")
+        let text = Array("written after node2 died\n".utf8)
+        XCTAssertEqual(synchronousWrite(primary + "/alone", text, timeout: 10), 0)
+        try lab.waitForLog(of: "node1", containing: "changes made alone released after")
+        lab.crash("node1")
+
+        try lab.start("node2")
+        Thread.sleep(forTimeInterval: 5)
+        XCTAssertEqual(lab.state("node2", "AM"), "WAIT", "past the timeout, a copy that may lack node1's changes does not serve")
+        XCTAssertEqual(lab.starts("node2", "AM"), 0)
+        XCTAssertTrue(lab.log(of: "node2").contains("this copy followed node1 when the previous daemon ended"), lab.log(of: "node2"))
+
+        try lab.start("node1")
+        try lab.waitFor("AM", "PRIM", "SECOND", timeout: 30)
+        try lab.waitUntilUpToDate("node2", "AM")
+        XCTAssertEqual(try String(contentsOfFile: secondary + "/alone", encoding: .utf8), String(decoding: text, as: UTF8.self))
+    }
+
     /// `stop` on the PRIM: the SECOND takes over as soon as the PRIM has stopped its application
     /// and unmounted (no timeout wait, and never while the application still runs there);
     /// `swap` hands the service back; `start` rejoins.
@@ -192,9 +220,11 @@ final class FailoverTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: lab.directory("node1", "B") + "/f", encoding: .utf8), "b")
     }
 
-    /// Both nodes serve alone one after the other (a divergence): the returning node is refused
-    /// on both sides with who changed what, nothing is overwritten; `second --yes` on it says what
-    /// it discards and resynchronises it from the other.
+    /// Both nodes serve alone one after the other (a divergence): node2 dies as SECOND, node1
+    /// writes alone and dies, node2 returns and, since it died as SECOND, waits until the
+    /// operator forces it with `prim` and it writes alone too. The returning node1 is refused on
+    /// both sides with who changed what, nothing is overwritten; `second --yes` on it says what it
+    /// discards and resynchronises it from the other.
     func testDivergenceWaitsForTheOperatorsChoice() throws {
         let lab = try ClusterLab()
         try lab.startPair()
@@ -203,6 +233,7 @@ final class FailoverTests: XCTestCase {
         try Data("node1 alone\n".utf8).write(to: URL(fileURLWithPath: lab.directory("node1", "AM") + "/one"))
         lab.crash("node1")
         try lab.start("node2")
+        lab.ok("node2", ["prim", "-m", "AM"])
         try lab.waitFor("AM", nil, "ALONE", timeout: 15)
         try Data("node2 alone\n".utf8).write(to: URL(fileURLWithPath: lab.directory("node2", "AM") + "/two"))
 

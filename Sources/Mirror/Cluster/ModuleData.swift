@@ -57,6 +57,16 @@ final class ModuleData {
         }
     }
 
+    /// Marks every directory's copy not up to date (its history kept), before the state machine
+    /// loads it.
+    func markNotUpToDate() throws {
+        try lock.locked {
+            for store in stores where store.generations.upToDate {
+                try store.save(store.generations.with(upToDate: false))
+            }
+        }
+    }
+
     /// Records that a directory's copy started or stopped receiving a resync.
     func setReceiving(_ directory: Int, _ isReceiving: Bool) {
         lock.locked {

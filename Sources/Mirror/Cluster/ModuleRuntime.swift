@@ -28,7 +28,10 @@ final class ModuleRuntime {
     private let logger: Logger
     private let virtualIPs: [VirtualAddress]
     private let processes: ProcessWatch
-    private let applicationMarker: ApplicationMarker
+    /// The start script ran here and the stop script has not succeeded since.
+    private let applicationMarker: MarkerFile
+    /// This copy was last mounted read-only, following the peer.
+    private let followingMarker: MarkerFile
 
     private let inbox = Monitor()
     private var pending: [Work] = []
@@ -84,7 +87,8 @@ final class ModuleRuntime {
         self.logger = logger
         virtualIPs = try module.virtualIPs.map { try VirtualAddress(cidr: "\($0.address)/\($0.prefixLength)", interface: $0.interface) }
         processes = ProcessWatch(monitors: module.processMonitors, pathPrefix: settings.localPath)
-        applicationMarker = ApplicationMarker(directory: stateDirectory)
+        applicationMarker = MarkerFile(directory: stateDirectory, name: "application-running")
+        followingMarker = MarkerFile(directory: stateDirectory, name: "following-peer")
         var random = SystemRandomNumberGenerator()
         node = ModuleNode(config: settings.moduleConfig(for: module), incarnation: heartbeats.incarnation, generationSeed: random.next())
     }
@@ -93,6 +97,7 @@ final class ModuleRuntime {
     func start(autostart: Bool) {
         removeLeftoverVirtualIPs()
         let leftoverStopped = stopApplicationLeftByPredecessor()
+        let copyChecked = distrustCopyLeftFollowingThePeer()
         BackgroundThread.start { [self] in eventLoop() }
         BackgroundThread.start { [self] in actionLoop() }
         for checker in module.checkers { BackgroundThread.start { [self] in watch(checker) } }
@@ -100,7 +105,31 @@ final class ModuleRuntime {
         let loaded = data.summary
         lastSummary = loaded
         post(.localDataLoaded(loaded))
-        if autostart && leftoverStopped { post(.command(.start)) }
+        if autostart && leftoverStopped && copyChecked { post(.command(.start)) }
+    }
+
+    /// The previous daemon ended while this copy followed the peer (SECOND) without stopping the
+    /// module (kill -9, a crash, a power loss): the peer may have served alone since, so this
+    /// copy, up to date when it was last heard of, no longer counts as such until the peer is
+    /// seen again (equal generations make it up to date at once, newer ones resync it) or the
+    /// operator forces `prim`. Without this, a node that died as SECOND and starts while its
+    /// peer is down would serve a copy that lacks what the peer acknowledged meanwhile.
+    private func distrustCopyLeftFollowingThePeer() -> Bool {
+        guard followingMarker.isPresent else { return true }
+        guard data.summary.upToDate else { return true }
+        do {
+            try data.markNotUpToDate()
+            logger.warning("""
+                module \(name): this copy followed \(settings.peerName) when the previous daemon ended without stopping the \
+                module: not up to date until \(settings.peerName) is seen (or clusterctl prim -m \(name))
+                """)
+            return true
+        } catch {
+            let text = "cannot mark the copy left following \(settings.peerName) as not up to date (\(error)): not started at boot"
+            logger.error("module \(name): \(text)")
+            note(text)
+            return false
+        }
     }
 
     /// The previous daemon started the application here and died before it ran the stop script
@@ -387,6 +416,7 @@ final class ModuleRuntime {
                 logger.info("module \(name): generations changed by the data layer meanwhile; keeping \(data.summary)")
             }
         case .mountReadWrite:
+            try followingMarker.clear()
             shared.locked { linksUpToDate = [] }
             for (index, unit) in units.enumerated() {
                 // Replication is lost: this directory's peer copy no longer follows. The new
@@ -402,11 +432,12 @@ final class ModuleRuntime {
             }
             batch.timeline?.mark("mounted read-write")
         case .mountReadOnly:
+            try followingMarker.set("mounted read-only, following \(settings.peerName)")
             for unit in units { try unit.mountReadOnly() }
         case .unmount:
             for unit in units { unit.unmount() }
         case .runStartScript:
-            if module.scripts != nil { try applicationMarker.set() }
+            if module.scripts != nil { try applicationMarker.set("the start script ran") }
             try runScript(\.start, "start")
             batch.timeline?.mark("application started")
             armProcessWatch(true)
