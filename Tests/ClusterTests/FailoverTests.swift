@@ -263,10 +263,3 @@ final class FailoverTests: XCTestCase {
     }
 }
 
-/// Whether `pid` names a live process (not a zombie).
-private func processIsAlive(_ pid: pid_t) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return false }
-    let state = stat[stat.index(close, offsetBy: 2)...].prefix(1)
-    return state != "Z" && state != "X"
-}

@@ -100,6 +100,19 @@ public func processIsAlive(_ pid: pid_t) -> Bool {
     return state != "Z" && state != "X"
 }
 
+/// Waits until `process` has exited: Foundation saw it end, or it is a zombie Foundation has not
+/// reaped (it can miss the end of a child killed while many others come and go, and
+/// `waitUntilExit()` would then wait forever). Returns false if it still runs after `timeout`.
+@discardableResult
+public func waitForExit(of process: Process, timeout: TimeInterval = 120) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && processIsAlive(process.processIdentifier) {
+        guard Date() < deadline else { return false }
+        usleep(10_000)
+    }
+    return true
+}
+
 /// The processes (zombies left out) that are `leader` itself, belong to its session or are its
 /// children, run by `owner` if given; found in /proc, also once the leader is dead (its session
 /// stays). For an application started by a script: `setsid` daemon, a postmaster and its backends.

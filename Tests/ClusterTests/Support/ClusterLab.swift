@@ -174,7 +174,7 @@ final class ClusterLab {
         guard !tornDown else { return }
         tornDown = true
         for (_, process) in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        for (_, process) in processes { process.waitUntilExit() }
+        for (_, process) in processes { waitForExit(of: process) }
         for node in Self.nodes {
             for module in modules {
                 killApplication(node: node, module: module.name)
@@ -221,7 +221,7 @@ final class ClusterLab {
 
     /// Starts `node`'s daemon and waits for its control socket.
     func start(_ node: String) throws {
-        if let running = processes[node], running.isRunning { throw TestFailure("\(node) already runs") }
+        if let running = processes[node], running.isRunning, processIsAlive(running.processIdentifier) { throw TestFailure("\(node) already runs") }
         logCounter += 1
         let log = "\(scratch.path)/\(node)-\(logCounter).log"
         guard FileManager.default.createFile(atPath: log, contents: nil) else { throw TestFailure("cannot create \(log)") }
@@ -294,7 +294,7 @@ final class ClusterLab {
     func stop(_ node: String) {
         guard let process = processes[node], process.isRunning else { return }
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        waitForExit(of: process)
     }
 
     /// kill -9 of the daemon and of its application processes (the leader the scripts recorded,
@@ -302,7 +302,7 @@ final class ClusterLab {
     func crash(_ node: String) {
         guard let process = processes[node], process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        waitForExit(of: process)
         for module in modules { killApplication(node: node, module: module.name) }
     }
 
@@ -310,7 +310,7 @@ final class ClusterLab {
     func crashDaemonOnly(_ node: String) {
         guard let process = processes[node], process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        waitForExit(of: process)
     }
 
     /// The pid the start script recorded outside the replicated directory (nil once stopped).
