@@ -280,7 +280,7 @@ final class NodeProcess {
         while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning {
             kill(pid, SIGKILL)
-            process.waitUntilExit()
+            waitForExit(of: process)
         }
     }
 
@@ -288,7 +288,7 @@ final class NodeProcess {
     func kill9() {
         guard process.isRunning else { return }
         kill(pid, SIGKILL)
-        process.waitUntilExit()
+        waitForExit(of: process)
     }
 }
 
