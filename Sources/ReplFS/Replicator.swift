@@ -175,8 +175,7 @@ public final class Replicator {
             }
             switch outcome {
             case .named(let sender, let ids): return (sender, ids)
-            case .alone:
-                return nil
+            case .alone: return nil
             case .unnamed(let inode):
                 if attempt < 2 {
                     usleep(200)

@@ -133,7 +133,7 @@ final class ModuleRuntime {
     }
 
     /// The previous daemon started the application here and died before it ran the stop script
-    /// (``ApplicationMarker``): the application may still run, writing to a dead mount, holding
+    /// (marker `application-running`): the application may still run, writing to a dead mount, holding
     /// its ports. The stop script runs before anything else, over read-only mounts (it sees the
     /// data, e.g. PostgreSQL's postmaster.pid, but changes nothing unreplicated). If it fails,
     /// the module is not started at boot: an operator checks the node first (the note says why).
@@ -311,10 +311,10 @@ final class ModuleRuntime {
 
     /// Replication was lost while serving: the data layer holds every change that would be
     /// acknowledged without the peer (``AloneFence``), so that a peer still counting its copy
-    /// up to date never takes over without them. They go on once the peer, having heard this
-    /// node announce the new generation, counts its copy out of date, or once it has not been
-    /// heard for the heartbeat timeout (it is gone, or cut off: docs/cluster.md, "Changes made
-    /// alone are held until the peer knows").
+    /// up to date never takes over without them. They go on once the peer cannot serve without
+    /// them (its newest heartbeat counts its copy out of date, or it was resynchronised in this
+    /// node's new generation), or once it has not been heard for the heartbeat timeout (it is
+    /// gone, or cut off: docs/cluster.md, "Changes made alone are held until the peer knows").
     private func releaseHeldChanges() {
         for unit in units {
             guard let since = unit.aloneFence.raisedSince else { continue }

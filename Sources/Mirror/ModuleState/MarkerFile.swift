@@ -1,4 +1,5 @@
 import Glibc
+import ReplFS
 
 /// A fact about the module on this node that must survive the daemon, kept as the presence of
 /// a file in the module's state directory (`STATE_DIR/MODULE/NAME`), its text saying when and why.
@@ -17,21 +18,16 @@ struct MarkerFile {
 
     var isPresent: Bool { access(path, F_OK) == 0 }
 
-    /// Creates the file (or rewrites it) with `reason` and the time.
+    /// Creates the file (or rewrites it) with `reason` and the time, durably: the marker must
+    /// survive the power loss it is there for.
     func set(_ reason: String) throws {
-        let text = "\(reason) at \(time(nil)) (daemon pid \(getpid()))\n"
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StateFileError(path: path, problem: "cannot be written: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard write(fd, text, text.utf8.count) == text.utf8.count else {
-            throw StateFileError(path: path, problem: "cannot be written: \(String(cString: strerror(errno)))")
-        }
+        try GenerationStore.writeAtomically("\(reason) at \(time(nil)) (daemon pid \(getpid()))\n", to: path)
     }
 
     /// Removes the file; nothing to do when it is absent.
     func clear() throws {
         guard unlink(path) == 0 || errno == ENOENT else {
-            throw StateFileError(path: path, problem: "cannot be removed: \(String(cString: strerror(errno)))")
+            throw StateFileError(path: path, problem: "cannot be removed: \(FSError.last)")
         }
     }
 }

@@ -300,9 +300,8 @@ final class ClusterLab {
     /// kill -9 of the daemon and of its application processes (the leader the scripts recorded,
     /// its session and its children); its mounts stay, dead.
     func crash(_ node: String) {
-        guard let process = processes[node], process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        waitForExit(of: process)
+        guard processes[node]?.isRunning == true else { return }
+        crashDaemonOnly(node)
         for module in modules { killApplication(node: node, module: module.name) }
     }
 
@@ -315,15 +314,16 @@ final class ClusterLab {
 
     /// The pid the start script recorded outside the replicated directory (nil once stopped).
     func recordedApplicationPID(_ node: String, _ module: String) -> pid_t? {
-        (try? String(contentsOfFile: "\(scratch.path)/\(node)/log/\(module).pid", encoding: .utf8))
-            .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        Self.pid(inFile: "\(scratch.path)/\(node)/log/\(module).pid")
     }
 
     private func killApplication(node: String, module: String) {
-        let pidFile = "\(scratch.path)/\(node)/log/\(module).pid"
-        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-            killFamily(of: pid)
-        }
+        if let pid = recordedApplicationPID(node, module) { killFamily(of: pid) }
+    }
+
+    /// The pid written in `path`, if it holds one.
+    private static func pid(inFile path: String) -> pid_t? {
+        (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
     // MARK: Control
@@ -451,8 +451,7 @@ final class ClusterLab {
 
     /// The application's pid on `node` (read through the mount).
     func applicationPID(_ node: String, _ module: String) -> pid_t? {
-        (try? String(contentsOfFile: directory(node, module) + "/app.pid", encoding: .utf8))
-            .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        Self.pid(inFile: directory(node, module) + "/app.pid")
     }
 }
 
